@@ -1,0 +1,13 @@
+// Writes dist/<stage>.js for every dist/bin/<stage>.js, so users run `node dist/webserver1.js`
+// while the sources keep one folder per layer (src/bin/).
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+
+const dist = path.resolve(__dirname, '..', 'dist');
+const binDir = path.join(dist, 'bin');
+for (const file of fs.readdirSync(binDir)) {
+  if (!file.endsWith('.js')) continue;
+  const shim = `#!/usr/bin/env node\n'use strict';\nrequire('./bin/${file}');\n`;
+  fs.writeFileSync(path.join(dist, file), shim, { mode: 0o755 });
+}

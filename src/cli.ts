@@ -1,0 +1,119 @@
+// Command-line plumbing shared by every entry in src/bin: flags in, usage out, and errors that a
+// user caused (port in use, bad flag, missing file) printed as one line without a stack trace.
+
+import { isIP } from 'node:net';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { PosixError } from './posix';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  default?: string | boolean;
+}
+
+export interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+export interface CommandSpec {
+  /** One-line summary shown at the top of --help. */
+  summary: string;
+  /** Extra usage text after the options (examples, what the stage teaches). */
+  details?: string;
+  /** Positional arguments, for the usage line, e.g. "[module:export]". */
+  positionals?: string;
+  options: Record<string, OptionSpec>;
+  /** Help text per option name. */
+  help: Record<string, string>;
+}
+
+export const SERVER_OPTIONS: Record<string, OptionSpec> = {
+  host: { type: 'string', default: '' },
+  port: { type: 'string', default: '8888' },
+  help: { type: 'boolean', short: 'h', default: false },
+};
+
+export const SERVER_HELP = {
+  host: 'address to listen on (default: all IPv4 interfaces)',
+  port: 'port to listen on; 0 picks a free port (default: 8888)',
+  help: 'show this help and exit',
+};
+
+function programName(): string {
+  return `node ${path.relative(process.cwd(), process.argv[1] ?? 'forkserve') || process.argv[1]}`;
+}
+
+function usage(spec: CommandSpec): string {
+  const lines = [`Usage: ${programName()} [options]${spec.positionals ? ` ${spec.positionals}` : ''}`, '', spec.summary, '', 'Options:'];
+  for (const [name, o] of Object.entries(spec.options)) {
+    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` <${name === 'port' ? 'n' : 'value'}>` : ''}`;
+    lines.push(`  ${flag.padEnd(26)} ${spec.help[name] ?? ''}`);
+  }
+  if (spec.details) lines.push('', spec.details.trimEnd());
+  return `${lines.join('\n')}\n`;
+}
+
+/** Parses process.argv; prints usage and exits 0 on --help, or exits 2 on a bad flag. */
+export function parseCommand(spec: CommandSpec): Parsed {
+  try {
+    const parsed = parseArgs({ options: spec.options, allowPositionals: Boolean(spec.positionals), strict: true });
+    if (parsed.values.help) {
+      process.stdout.write(usage(spec));
+      process.exit(0);
+    }
+    return parsed as Parsed;
+  } catch (err) {
+    process.stderr.write(`${programName()}: ${(err as Error).message}\n\n${usage(spec)}`);
+    process.exit(2);
+  }
+}
+
+/** A TCP port from a flag: an integer 0..65535. */
+export function parsePort(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > 65535) throw new UsageError(`invalid port '${text}' (expected 0..65535)`);
+  return n;
+}
+
+/** A listening address from --host: numeric IPv4/IPv6, '' for all interfaces, or localhost. */
+export function parseHost(text: string): string {
+  if (text === '' || isIP(text)) return text;
+  if (text === 'localhost') return '127.0.0.1';
+  throw new UsageError(`invalid --host '${text}' (expected a numeric IPv4/IPv6 address or localhost)`);
+}
+
+/** A non-negative number from a flag (seconds, counts). */
+export function parseNumber(name: string, text: string, { integer = false, min = 0 } = {}): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`invalid --${name} '${text}' (expected ${integer ? 'an integer' : 'a number'} >= ${min})`);
+  }
+  return n;
+}
+
+/**
+ * Runs an entry's main function. Errors the user caused (a failed system call, a bad flag) print
+ * one line and exit 1 (2 for usage); anything else is a bug and keeps its stack.
+ */
+export function runMain(main: () => void | Promise<void>): void {
+  const fail = (err: unknown): void => {
+    if (err instanceof PosixError || err instanceof UsageError || (err as { code?: string })?.code?.startsWith?.('ERR_FORKSERVE')) {
+      process.stderr.write(`${programName()}: ${(err as Error).message}\n`);
+      process.exit(err instanceof UsageError ? 2 : 1);
+    }
+    process.stderr.write(`${programName()}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(1);
+  };
+  try {
+    const r = main();
+    if (r && typeof (r as Promise<void>).then === 'function') (r as Promise<void>).catch(fail);
+  } catch (err) {
+    fail(err);
+  }
+}

@@ -1,0 +1,102 @@
+// The raw addon, typed once. Only posix.ts loads it; everything else imports posix.ts.
+
+export interface NativeAddress {
+  family: 'IPv4' | 'IPv6' | 'unknown';
+  address: string;
+  port: number;
+}
+
+export interface NativeWaitResult {
+  pid: number;
+  status: number;
+  exitCode: number | null;
+  signal: number | null;
+  stopped: boolean;
+}
+
+export interface NativeSigaction {
+  disposition: 'default' | 'ignore' | 'handler' | 'foreign';
+  flags: number;
+}
+
+export interface NativeForkInfo {
+  platformThreads: number;
+  v8Workers: number;
+  threadpoolThreads: number;
+  inChild: boolean;
+  barrierTimeoutMs: number;
+  barrierTimeouts: number;
+  lastBarrierUs: number;
+  lastMadviseUs: number;
+  lastForkUs: number;
+  madviseErrors?: number;
+  madvisePerMapping?: boolean;
+}
+
+export interface NativeSelfCheck {
+  ok: boolean;
+  v8Posted: number;
+  uvPosted: number;
+  arrived: number;
+  probesArrived: number;
+}
+
+export declare class NativeFdWatcher {
+  constructor(fd: number, callback: (status: number, events: number) => void);
+  start(events: number): void;
+  stop(): void;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface NativeAddon {
+  setErrorFactory(factory: (errno: number, syscall: string, text: string) => Error): void;
+  strerror(errno: number): string;
+
+  socket(domain: number, type: number, protocol?: number): number;
+  setsockopt(fd: number, level: number, name: number, value: number): void;
+  getsockopt(fd: number, level: number, name: number): number;
+  bind(fd: number, address: string, port: number): void;
+  listen(fd: number, backlog: number): void;
+  accept(fd: number, flags?: number): NativeAddress & { fd: number };
+  connect(fd: number, address: string, port: number): void;
+  getsockname(fd: number): NativeAddress;
+  getpeername(fd: number): NativeAddress;
+  read(fd: number, buffer: Uint8Array, offset?: number, length?: number): number;
+  write(fd: number, buffer: Uint8Array, offset?: number, length?: number): number;
+  recv(fd: number, buffer: Uint8Array, offset: number, length: number, flags: number): number;
+  send(fd: number, buffer: Uint8Array, offset: number, length: number, flags: number): number;
+  shutdown(fd: number, how: number): void;
+  close(fd: number): void;
+  pipe(): [number, number];
+  poll(fds: { fd: number; events: number }[], timeoutMs: number): number[];
+  fcntl(fd: number, cmd: number, arg?: number): number;
+
+  _exit(code: number): never;
+  waitpid(pid: number, options: number): NativeWaitResult;
+  kill(pid: number, signal: number): void;
+  getpid(): number;
+  getppid(): number;
+  getrlimit(resource: number): { soft: number; hard: number };
+  setrlimit(resource: number, soft: number, hard: number): void;
+
+  sigaction(signo: number, disposition: -1 | 0 | 1 | 2, flags?: number): NativeSigaction;
+  watchSignals(callback: (delta: number, total: number) => void): void;
+  unwatchSignals(): void;
+  sigchldDeliveries(): number;
+  sigprocmask(how: number, signals: number[]): number[];
+
+  fork(): number;
+  forkSelfCheck(timeoutMs: number, probeMs: number): NativeSelfCheck;
+  forkInfo(): NativeForkInfo;
+  setBarrierTimeout(ms: number): void;
+  setLoopDryCallback(callback: () => void): void;
+
+  FdWatcher: typeof NativeFdWatcher;
+
+  socketConstants: Record<string, number>;
+  processConstants: Record<string, number>;
+  signalConstants: Record<string, number>;
+  watchConstants: Record<string, number>;
+}

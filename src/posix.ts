@@ -1,0 +1,445 @@
+// The one typed entry to the native addon: system calls named as in C, Node-shaped errors,
+// constants, and the policy that makes fork() safe to use from JavaScript (what the child must
+// reset before running user code). Everything else in forkserve imports from here.
+//
+// The server process must not use child_process: libuv installs its own SIGCHLD handler while a
+// child_process child is alive (and resets it afterwards, silently removing ours), and our
+// waitpid(-1) reaper would steal its children. sigaction() refuses to replace a foreign handler and
+// fork() checks that ours is still installed.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { NativeAddon, NativeAddress, NativeForkInfo, NativeSelfCheck, NativeFdWatcher } from './native-types';
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+function loadNative(): NativeAddon {
+  const root = path.resolve(__dirname, '..');
+  const candidates = [
+    path.join(root, 'build', 'Release', 'forkserve.node'),
+    path.join(root, 'build', 'Debug', 'forkserve.node'),
+  ];
+  const failures: string[] = [];
+  for (const file of candidates) {
+    try {
+      return require(file) as NativeAddon;
+    } catch (err) {
+      failures.push(`  ${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  throw new Error(`forkserve: could not load the native addon (run \`npm run build\`). Tried:\n${failures.join('\n')}`);
+}
+
+const native = loadNative();
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(os.constants.errno)) {
+  if (!errnoNames.has(value)) errnoNames.set(value, name);
+}
+
+/** Name of a positive errno value ('ECHILD'), from os.constants.errno. */
+export function errnoName(errnum: number): string {
+  return errnoNames.get(errnum) ?? `Unknown system error ${errnum}`;
+}
+
+/**
+ * A failed system call, shaped like Node's own errors: `code` ('EADDRINUSE'), negative `errno`,
+ * `syscall` ('bind') and, for socket calls, `address` and `port`.
+ */
+export class PosixError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  address?: string;
+  port?: number;
+
+  constructor(errnum: number, syscall: string, text?: string) {
+    const code = errnoName(errnum);
+    super(`${syscall} ${code}: ${text ?? native.strerror(errnum)}`);
+    this.name = 'PosixError';
+    this.code = code;
+    this.errno = -errnum;
+    this.syscall = syscall;
+  }
+
+  /** Adds the socket address to the error and its message, as Node does ("... 0.0.0.0:8888"). */
+  withAddress(address: string, port: number): this {
+    this.address = address;
+    this.port = port;
+    this.message += ` ${address.includes(':') ? `[${address}]` : address}:${port}`;
+    return this;
+  }
+}
+
+native.setErrorFactory((errnum, syscall, text) => new PosixError(errnum, syscall, text));
+
+/** True when `err` is a PosixError with one of the given codes. */
+export function isErrno(err: unknown, ...codes: string[]): err is PosixError {
+  return err instanceof PosixError && codes.includes(err.code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Constants
+
+export const constants = Object.freeze({
+  ...native.socketConstants,
+  ...native.processConstants,
+  ...native.signalConstants,
+  ...native.watchConstants,
+}) as Readonly<Record<string, number>>;
+
+export const {
+  AF_INET, AF_INET6, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, IPPROTO_TCP, TCP_NODELAY, SHUT_RD, SHUT_WR,
+  SHUT_RDWR, SOMAXCONN, SOCK_NONBLOCK, SOCK_CLOEXEC, POLLIN, POLLOUT, POLLERR, POLLHUP, F_GETFL, F_SETFL,
+  O_NONBLOCK, WNOHANG, RLIMIT_NOFILE, RLIMIT_NPROC, SIGCHLD, SIGTERM, SIGINT, SIGKILL, SIGHUP, SIGQUIT,
+  SIGUSR1, SIGUSR2, SIGPIPE, SA_RESTART, SA_NOCLDSTOP, SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK,
+  UV_READABLE, UV_WRITABLE, UV_DISCONNECT,
+} = constants;
+
+// ---------------------------------------------------------------------------------------------
+// Sockets and descriptors
+
+export type SocketAddress = NativeAddress;
+
+export const socket = native.socket;
+export const setsockopt = native.setsockopt;
+export const getsockopt = native.getsockopt;
+export const listen = native.listen;
+export const getsockname = native.getsockname;
+export const getpeername = native.getpeername;
+export const shutdown = native.shutdown;
+export const close = native.close;
+export const pipe = native.pipe;
+export const poll = native.poll;
+export const fcntl = native.fcntl;
+
+/** bind(fd, address, port); address '' or '0.0.0.0' binds all IPv4 interfaces. */
+export function bind(fd: number, address: string, port: number): void {
+  try {
+    native.bind(fd, address, port);
+  } catch (err) {
+    throw err instanceof PosixError ? err.withAddress(address || '0.0.0.0', port) : err;
+  }
+}
+
+/** connect(fd, address, port) with a numeric IPv4/IPv6 address. */
+export function connect(fd: number, address: string, port: number): void {
+  try {
+    native.connect(fd, address, port);
+  } catch (err) {
+    throw err instanceof PosixError ? err.withAddress(address, port) : err;
+  }
+}
+
+/** accept(fd[, flags]) -> the new fd and the peer's address. Blocks unless fd is O_NONBLOCK. */
+export const accept = native.accept;
+
+/** read(fd, buffer[, offset[, length]]) -> bytes read; 0 at end of file. */
+export const read = native.read;
+/** write(fd, buffer[, offset[, length]]) -> bytes written. */
+export const write = native.write;
+
+/** recv(fd, buffer[, offset[, length[, flags]]]) -> bytes received; 0 when the peer closed. */
+export function recv(fd: number, buffer: Uint8Array, offset = 0, length = buffer.byteLength - offset, flags = 0): number {
+  return native.recv(fd, buffer, offset, length, flags);
+}
+
+/** send(fd, buffer[, offset[, length[, flags]]]) -> bytes sent. Never raises SIGPIPE (EPIPE instead). */
+export function send(fd: number, buffer: Uint8Array, offset = 0, length = buffer.byteLength - offset, flags = 0): number {
+  return native.send(fd, buffer, offset, length, flags);
+}
+
+/** Sends all of `buffer`, looping over partial writes and EINTR (Python's socket.sendall). */
+export function sendall(fd: number, buffer: Uint8Array): void {
+  let off = 0;
+  while (off < buffer.byteLength) {
+    try {
+      off += native.send(fd, buffer, off, buffer.byteLength - off, 0);
+    } catch (err) {
+      if (!isErrno(err, 'EINTR')) throw err;
+    }
+  }
+}
+
+/** Sets or clears O_NONBLOCK on fd. */
+export function setNonBlocking(fd: number, on: boolean): void {
+  const flags = native.fcntl(fd, F_GETFL);
+  native.fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watching descriptors from the event loop
+
+const watchers = new Set<FdWatcher>();
+
+/** A uv_poll_t on fd. Closed automatically in a forked child (the parent owns it). */
+export class FdWatcher {
+  private handle: NativeFdWatcher | null;
+  constructor(readonly fd: number, callback: (status: number, events: number) => void) {
+    this.handle = new native.FdWatcher(fd, callback);
+    watchers.add(this);
+  }
+  start(events: number): this {
+    this.handle?.start(events);
+    return this;
+  }
+  stop(): void {
+    this.handle?.stop();
+  }
+  ref(): void {
+    this.handle?.ref();
+  }
+  unref(): void {
+    this.handle?.unref();
+  }
+  /** Stops watching and frees the handle; the fd stays open. */
+  close(): void {
+    this.handle?.close();
+    this.handle = null;
+    watchers.delete(this);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+export interface WaitResult {
+  /** The child that changed state; 0 with WNOHANG when none has. */
+  pid: number;
+  /** Raw wait status, as C's `int status`. */
+  status: number;
+  /** Exit code when the child exited normally, else null. */
+  exitCode: number | null;
+  /** Terminating (or stopping) signal number, else null. */
+  signal: number | null;
+  stopped: boolean;
+}
+
+/** waitpid(pid, options): pid -1 waits for any child; throws ECHILD when there are none. */
+export const waitpid: (pid: number, options: number) => WaitResult = native.waitpid;
+export const kill = native.kill;
+export const getpid = native.getpid;
+export const getppid = native.getppid;
+
+export type RlimitResource = 'NOFILE' | 'NPROC';
+const RLIMITS: Record<RlimitResource, number> = { NOFILE: constants.RLIMIT_NOFILE, NPROC: constants.RLIMIT_NPROC };
+
+/** getrlimit('NOFILE' | 'NPROC') -> { soft, hard }; Infinity means unlimited. */
+export function getrlimit(resource: RlimitResource): { soft: number; hard: number } {
+  return native.getrlimit(RLIMITS[resource]);
+}
+
+export function setrlimit(resource: RlimitResource, limits: { soft: number; hard: number }): void {
+  native.setrlimit(RLIMITS[resource], limits.soft, limits.hard);
+}
+
+/** _exit(code): leaves now, without 'exit' handlers or Node's shutdown. How a forked child must end. */
+export function _exit(code = 0): never {
+  return native._exit(code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals
+
+export type SignalHandler = (signo: number) => void;
+export type SignalDisposition = 'default' | 'ignore' | SignalHandler;
+
+export interface SigactionOptions {
+  /** SA_RESTART: interrupted blocking calls resume instead of failing with EINTR. Default true. */
+  restart?: boolean;
+  /** SA_NOCLDSTOP: no SIGCHLD when a child stops. Default true. */
+  noCldStop?: boolean;
+}
+
+let sigchldHandler: SignalHandler | undefined;
+let sigchldSeen = 0; // kernel deliveries already dispatched to sigchldHandler
+
+function dispatchUpTo(total: number): void {
+  // Once per kernel delivery: the tutorial's "signals are not queued" lesson depends on the count.
+  while (sigchldSeen < total) {
+    sigchldSeen++;
+    sigchldHandler?.(SIGCHLD);
+  }
+}
+
+function sigchldError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/**
+ * sigaction(SIGCHLD, handler | 'default' | 'ignore', options). A JS handler runs once per kernel
+ * delivery, on the event loop (or from dispatchSignals() in a blocking loop). The C handler behind
+ * it only counts and wakes the loop. Refuses to replace somebody else's handler.
+ */
+export function sigaction(signo: number, action: SignalDisposition, options: SigactionOptions = {}): void {
+  if (signo !== SIGCHLD) throw new RangeError('sigaction: only SIGCHLD is supported');
+  const previous = native.sigaction(signo, -1);
+  if (previous.disposition === 'foreign') {
+    throw sigchldError(
+      'sigaction: SIGCHLD already has a handler that is not ours (is child_process in use in this process?)',
+      'ERR_FORKSERVE_SIGCHLD_IN_USE',
+    );
+  }
+  let flags = 0;
+  if (options.restart ?? true) flags |= SA_RESTART;
+  if (options.noCldStop ?? true) flags |= SA_NOCLDSTOP;
+  if (typeof action === 'function') {
+    sigchldHandler = action;
+    sigchldSeen = native.sigchldDeliveries();
+    native.watchSignals((_delta, total) => dispatchUpTo(total));
+    native.sigaction(signo, 2, flags);
+  } else {
+    native.sigaction(signo, action === 'default' ? 0 : 1, flags);
+    native.unwatchSignals();
+    sigchldHandler = undefined;
+  }
+}
+
+/** Runs the SIGCHLD handler for deliveries not yet dispatched; for loops that block in accept(). */
+export function dispatchSignals(): void {
+  if (sigchldHandler) dispatchUpTo(native.sigchldDeliveries());
+}
+
+/** Total kernel deliveries of SIGCHLD to our handler in this process. */
+export const sigchldDeliveries = native.sigchldDeliveries;
+
+/** sigprocmask(SIG_BLOCK | SIG_UNBLOCK | SIG_SETMASK, signals) -> previous mask (calling thread). */
+export const sigprocmask = native.sigprocmask;
+
+// ---------------------------------------------------------------------------------------------
+// fork()
+
+let inChild = false;
+let selfChecked = false;
+
+/** Parks every V8 and threadpool thread and checks that no thread escaped the count. */
+export function forkSelfCheck(timeoutMs = 2000, probeMs = 50): NativeSelfCheck {
+  return native.forkSelfCheck(timeoutMs, probeMs);
+}
+
+/** Thread counts and the last fork's timings (barrier, madvise, fork) in microseconds. */
+export function forkInfo(): NativeForkInfo {
+  return native.forkInfo();
+}
+
+/** True in a process created by this module's fork(). */
+export function isForkedChild(): boolean {
+  return inChild;
+}
+
+function ensureForkable(): void {
+  if (!selfChecked && !inChild) {
+    const check = native.forkSelfCheck(2000, 50);
+    if (!check.ok) {
+      throw Object.assign(
+        new Error(
+          `fork: the thread quiescence self-check failed (${JSON.stringify(check)}); this Node version ` +
+            'has threads forkserve cannot park, and forked children could hang',
+        ),
+        { code: 'ERR_FORKSERVE_SELF_CHECK' },
+      );
+    }
+    selfChecked = true;
+  }
+  if (sigchldHandler && native.sigaction(SIGCHLD, -1).disposition !== 'handler') {
+    throw sigchldError(
+      'fork: our SIGCHLD handler was replaced (child_process must not be used in a forking server)',
+      'ERR_FORKSERVE_SIGCHLD_REPLACED',
+    );
+  }
+}
+
+/**
+ * fork(): returns the child's pid in the parent and 0 in the child, like POSIX. In the child the
+ * event loop has been re-initialised, our watchers and SIGCHLD handler are gone, process.pid is
+ * right, randomness is fresh, and process.exit()/an empty event loop end the child through _exit().
+ * Inherited timers and other handles of the parent's still exist: close them before real work.
+ * Throws EAGAIN (fork refused, or threads could not be parked in time).
+ */
+export function fork(): number {
+  ensureForkable();
+  const pid = native.fork();
+  if (pid === 0) initChild();
+  return pid;
+}
+
+function childExitCode(code?: number | string | null): number {
+  const n = Number(code ?? process.exitCode ?? 0);
+  return Number.isInteger(n) ? n & 0xff : 1;
+}
+
+// The parent's event loop must never run dry in the child: Node would wait forever for platform
+// tasks that no thread will run. The native guard calls this instead.
+native.setLoopDryCallback(() => native._exit(childExitCode()));
+
+function childOnUncaughtException(err: unknown): void {
+  // Only when nobody else handles it: Node's default would print, then hang in platform shutdown.
+  if (process.listenerCount('uncaughtException') > 1) return;
+  const text = err instanceof Error ? err.stack ?? String(err) : String(err);
+  try {
+    fs.writeSync(2, `${text}\n`);
+  } finally {
+    native._exit(1);
+  }
+}
+
+function initChild(): void {
+  inChild = true;
+  Object.defineProperty(process, 'pid', { value: native.getpid(), configurable: true, enumerable: true, writable: false });
+  for (const w of [...watchers]) w.close();
+  sigchldHandler = undefined;
+  sigchldSeen = 0;
+  process.exit = ((code?: number | string | null) => native._exit(childExitCode(code))) as typeof process.exit;
+  if (!process.listeners('uncaughtException').includes(childOnUncaughtException)) {
+    process.on('uncaughtException', childOnUncaughtException);
+  }
+  // _exit() discards what libuv still queues for a pipe: make the standard streams synchronous.
+  for (const stream of [process.stdout, process.stderr]) {
+    (stream as unknown as { _handle?: { setBlocking?: (on: boolean) => void } })._handle?.setBlocking?.(true);
+  }
+  reseedRandomness();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fresh randomness in every child
+//
+// fork() copies V8's Math.random state and Node's entropy caches, so without this every child of
+// one parent returns the same "random" values (measured: 39 duplicates among 40 children). OpenSSL
+// reseeds itself after fork, so the kernel-seeded CSPRNG behind crypto.randomFillSync is fresh.
+
+const MATH_POOL = 256;
+const mathWords = new Uint32Array(MATH_POOL * 2);
+const mathPool = new Float64Array(MATH_POOL);
+let mathIndex = MATH_POOL;
+
+function refillMathPool(): void {
+  crypto.randomFillSync(mathWords);
+  for (let i = 0; i < MATH_POOL; i++) {
+    // 53 random bits -> [0, 1), as V8 does with its xorshift128+ output.
+    mathPool[i] = ((mathWords[2 * i] >>> 5) * 67108864 + (mathWords[2 * i + 1] >>> 6)) / 9007199254740992;
+  }
+  mathIndex = 0;
+}
+
+function childMathRandom(): number {
+  if (mathIndex === MATH_POOL) refillMathPool();
+  return mathPool[mathIndex++];
+}
+
+// Node refills its randomUUID cache every 128 UUIDs and its randomInt cache every 1024 draws (6 KiB
+// of 6-byte values); drawing that many makes both refill from OpenSSL before user code sees them.
+const UUID_CACHE_ENTRIES = 128;
+const RANDOM_INT_CACHE_ENTRIES = 1024;
+
+function reseedRandomness(): void {
+  mathIndex = MATH_POOL;
+  Math.random = childMathRandom;
+  for (let i = 0; i < UUID_CACHE_ENTRIES; i++) crypto.randomUUID();
+  for (let i = 0; i < RANDOM_INT_CACHE_ENTRIES; i++) crypto.randomInt(0xffffffff);
+}

@@ -1,0 +1,40 @@
+// accept() for the blocking tutorial loops: EINTR and ECONNABORTED are retried; running out of
+// descriptors (EMFILE/ENFILE) or memory is reported and retried after a pause instead of spinning
+// or crashing (the kernel keeps the connection queued meanwhile).
+
+import { accept, isErrno, type SocketAddress } from '../posix';
+import { warn } from './log';
+
+export const ACCEPT_RETRY_DELAY_MS = 100;
+
+export interface AcceptOptions {
+  /** Called after every return from accept() (also EINTR): the place to reap in a blocking loop. */
+  afterReturn?: () => void;
+  /** Rethrow EINTR instead of retrying (the tutorial's webserver3e crash). */
+  failOnEintr?: boolean;
+}
+
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Blocks until a client connects; returns its fd and address. */
+export function acceptClient(listenFd: number, options: AcceptOptions = {}): SocketAddress & { fd: number } {
+  for (;;) {
+    try {
+      const client = accept(listenFd);
+      options.afterReturn?.();
+      return client;
+    } catch (err) {
+      options.afterReturn?.();
+      if (isErrno(err, 'EINTR') && !options.failOnEintr) continue;
+      if (isErrno(err, 'ECONNABORTED')) continue;
+      if (isErrno(err, 'EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM')) {
+        warn(`${(err as Error).message}; retrying in ${ACCEPT_RETRY_DELAY_MS} ms`);
+        sleepMs(ACCEPT_RETRY_DELAY_MS);
+        continue;
+      }
+      throw err;
+    }
+  }
+}
