@@ -10,6 +10,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <initializer_list>
+
 namespace forkserve {
 
 struct AddonData {
@@ -31,9 +33,9 @@ bool ArgInt(const Napi::CallbackInfo& info, size_t i, int32_t* out);
 bool ArgBuffer(const Napi::CallbackInfo& info, size_t i, size_t offIndex, size_t lenIndex,
                char** data, size_t* len);
 
-// Calls a JS callback from a libuv callback (outside any JS frame) and reports a thrown
+// Calls a JS callback with number arguments from a libuv callback (outside any JS frame) and reports a thrown
 // exception as uncaught, as Node does for its own handles.
-void CallFromLoop(Napi::Env env, Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
+void CallFromLoop(Napi::Env env, Napi::FunctionReference& fn, std::initializer_list<double> numbers);
 
 void InitErrors(Napi::Env env, Napi::Object exports);
 void InitSockets(Napi::Env env, Napi::Object exports);

@@ -34,14 +34,13 @@ static void OnSigchld(int) {
 }
 
 static void AsyncOnSignal(uv_async_t* handle) {
+  if (!g_asyncReady.load(std::memory_order_acquire)) return;
   Napi::Env env(static_cast<napi_env>(handle->data));
   uint32_t total = g_deliveries.load(std::memory_order_relaxed);
   uint32_t delta = total - g_seen;
   g_seen = total;
   if (delta == 0) return;
-  Napi::HandleScope scope(env);
-  CallFromLoop(env, GetData(env)->onSignal,
-               {Napi::Number::New(env, delta), Napi::Number::New(env, total)});
+  CallFromLoop(env, GetData(env)->onSignal, {static_cast<double>(delta), static_cast<double>(total)});
 }
 
 enum Disposition { kQuery = -1, kDefault = 0, kIgnore = 1, kHandler = 2 };
@@ -165,6 +164,8 @@ void SignalsInChild() {
 
 
 void InitSignals(Napi::Env env, Napi::Object exports) {
+  // At environment teardown no JS may run: stop waking the loop for signals.
+  napi_add_env_cleanup_hook(env, [](void*) { g_asyncReady.store(false, std::memory_order_release); }, nullptr);
   exports.Set("sigaction", Napi::Function::New(env, Sigaction, "sigaction"));
   exports.Set("watchSignals", Napi::Function::New(env, WatchSignals, "watchSignals"));
   exports.Set("unwatchSignals", Napi::Function::New(env, UnwatchSignals, "unwatchSignals"));

@@ -41,9 +41,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
  private:
   static void OnPoll(uv_poll_t* h, int status, int events) {
     auto* self = static_cast<FdWatcher*>(h->data);
-    Napi::Env env = self->Env();
-    Napi::HandleScope scope(env);
-    CallFromLoop(env, self->callback_, {Napi::Number::New(env, status), Napi::Number::New(env, events)});
+    CallFromLoop(self->Env(), self->callback_, {static_cast<double>(status), static_cast<double>(events)});
   }
 
   Napi::Value Start(const Napi::CallbackInfo& info) {

@@ -1,0 +1,143 @@
+// Spawning throw-away processes for tests: servers (port read from their first stdout line),
+// scripts with a bounded run time, and ps/proc inspection. Everything spawned is killed by PID.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const DIST = path.join(ROOT, 'dist');
+export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+
+const spawned = new Set<ChildProcess>();
+
+/** Kills every process this test file spawned that is still running (use in afterEach/afterAll). */
+export function killAll(): void {
+  for (const p of spawned) {
+    if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+  spawned.clear();
+}
+
+export interface Server {
+  proc: ChildProcess;
+  pid: number;
+  port: number;
+  /** Everything written to stdout so far. */
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the exit code/signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Starts `node dist/<entry> ...args` and waits for "Serving HTTP on port N ...". */
+export function startServer(entry: string, args: string[] = [], timeoutMs = 10_000): Promise<Server> {
+  const proc = spawn(process.execPath, [path.join(DIST, entry), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  spawned.add(proc);
+  let out = '';
+  let err = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${entry} did not print its serving line in ${timeoutMs} ms; stdout=${out} stderr=${err}`));
+    }, timeoutMs);
+    const onData = (): void => {
+      const m = /^Serving HTTP on port (\d+) \.\.\.\n/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      proc.stdout!.off('data', onData);
+      resolve({
+        proc,
+        pid: proc.pid!,
+        port: Number(m[1]),
+        stdout: () => out,
+        stderr: () => err,
+        exited,
+        kill: (signal = 'SIGKILL') => {
+          if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+        },
+      });
+    };
+    proc.stdout!.on('data', onData);
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`${entry} exited (${code ?? signal}) before serving; stderr=${err}`));
+    });
+  });
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+/** Runs a command to completion, killing it (and failing) after timeoutMs. */
+export function run(cmd: string, args: string[], timeoutMs = 30_000, input?: string): Promise<RunResult> {
+  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  spawned.add(proc);
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  proc.stdin!.end(input ?? '');
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    proc.kill('SIGKILL');
+  }, timeoutMs);
+  return new Promise((resolve) =>
+    proc.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    }),
+  );
+}
+
+/** Runs `node <fixture> ...args` (fixtures are plain CommonJS that require dist/). */
+export function runFixture(fixture: string, args: string[] = [], timeoutMs = 30_000, nodeFlags: string[] = []): Promise<RunResult> {
+  return run(process.execPath, [...nodeFlags, path.join(FIXTURES, fixture), ...args], timeoutMs);
+}
+
+/** The last line of output that parses as JSON. */
+export function lastJson<T = Record<string, unknown>>(stdout: string): T {
+  const lines = stdout.trim().split('\n').reverse();
+  for (const line of lines) {
+    if (line.startsWith('{')) return JSON.parse(line) as T;
+  }
+  throw new Error(`no JSON line in output:\n${stdout}`);
+}
+
+/** Children of pid with their state letters, via ps (works on Linux and macOS). */
+export async function childStates(pid: number): Promise<{ pid: number; stat: string }[]> {
+  const r = await run('ps', ['-A', '-o', 'pid=,ppid=,stat=']);
+  return r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => Number(f[1]) === pid)
+    .map((f) => ({ pid: Number(f[0]), stat: f[2] }));
+}
+
+/** Open descriptors of pid: /proc on Linux. */
+export function fdCount(pid: number): number {
+  return fs.readdirSync(`/proc/${pid}/fd`).length;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
