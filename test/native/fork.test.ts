@@ -1,0 +1,85 @@
+// fork(), waitpid(), zombies, descriptors and SIGCHLD, each in a throw-away process.
+import { afterEach, describe, expect, it } from 'vitest';
+import { childStates, killAll, lastJson, run, runFixture, sleep, startServer } from '../helpers/procs';
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { FIXTURES } from '../helpers/procs';
+
+afterEach(killAll);
+
+describe('fork and waitpid', () => {
+  it('waitpid(-1, WNOHANG) is 0 while a child lives, decodes its exit, then fails with ECHILD', async () => {
+    const r = await runFixture('fork-basics.js', ['waitpid']);
+    expect(r.code, r.stderr).toBe(0);
+    const o = lastJson<any>(r.stdout);
+    expect(o.early.pid).toBe(0);
+    expect(o.done).toMatchObject({ pid: o.pid, exitCode: 7, signal: null });
+    expect(o.after).toMatchObject({ code: 'ECHILD', syscall: 'waitpid', errno: -10, isPosix: true });
+    expect(o.killed).toMatchObject({ exitCode: null, signal: 9 });
+  });
+
+  it('an unreaped child is a Z process in ps, and kill -9 does not remove it', async () => {
+    const proc = spawn(process.execPath, [path.join(FIXTURES, 'fork-basics.js'), 'zombie'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const line = await new Promise<string>((resolve) => proc.stdout!.once('data', (d) => resolve(String(d))));
+      const { parent, child } = JSON.parse(line);
+      let states: { pid: number; stat: string }[] = [];
+      for (let i = 0; i < 50 && !states.some((s) => s.pid === child && s.stat.startsWith('Z')); i++) {
+        await sleep(50);
+        states = await childStates(parent);
+      }
+      expect(states).toContainEqual({ pid: child, stat: expect.stringMatching(/^Z/) });
+      const ps = await run('ps', ['-o', 'pid=,stat=,cmd=', '--ppid', String(parent)]);
+      expect(ps.stdout).toMatch(new RegExp(`${child}\\s+Z.*<defunct>`));
+      process.kill(child, 'SIGKILL');
+      await sleep(200);
+      expect(await childStates(parent)).toContainEqual({ pid: child, stat: expect.stringMatching(/^Z/) });
+    } finally {
+      proc.kill('SIGKILL');
+    }
+  });
+
+  it('each side closes its own copy of a descriptor: the other side keeps it', async () => {
+    const r = await runFixture('fork-basics.js', ['fds']);
+    expect(r.code, r.stderr).toBe(0);
+    const o = lastJson<any>(r.stdout);
+    expect(o.childFiles).not.toContain(o.listenerFile);
+    expect(o.childFiles).toContain(o.clientFile);
+    expect(o.parentFiles).toContain(o.listenerFile);
+    expect(o.parentFiles).not.toContain(o.clientFile);
+    expect(o.after).toBe(o.before - 1); // the client socket; the pipe is closed again
+  });
+
+  it('a child leaves through _exit on every path: empty loop, process.exit, uncaught exception', async () => {
+    const r = await runFixture('fork-basics.js', ['exitPaths'], 30_000);
+    expect(r.code, r.stderr).toBe(0);
+    const o = lastJson<any>(r.stdout);
+    expect(o.emptyLoop).toMatchObject({ exitCode: 4, hung: false });
+    expect(o.processExit).toMatchObject({ exitCode: 3, hung: false });
+    expect(o.uncaught).toMatchObject({ exitCode: 1, hung: false });
+    expect(r.stderr).toContain('boom in child');
+    for (const k of ['emptyLoop', 'processExit', 'uncaught']) expect(o[k].ms).toBeLessThan(3000);
+    // process.pid is the child's own; the parent's 'exit' handlers ran only in the parent.
+    const pidLine = JSON.parse(r.stdout.split('\n').find((l) => l.includes('childPid'))!);
+    expect(pidLine.childPid).toBe(pidLine.getpid);
+    expect(pidLine.ppid).toBe(o.parentPid);
+    expect(r.stdout.match(/parent exit handler ran in (\d+)/g)).toEqual([`parent exit handler ran in ${o.parentPid}`]);
+  });
+});
+
+describe('SIGCHLD', () => {
+  it('signals coalesce: five children exit while SIGCHLD is blocked, one delivery, five to reap', async () => {
+    const r = await runFixture('fork-basics.js', ['coalesce']);
+    expect(r.code, r.stderr).toBe(0);
+    const helper = JSON.parse(r.stdout.split('\n').find((l) => l.includes('deliveries'))!);
+    expect(helper).toEqual({ deliveries: 1, handlerRuns: 1, reaped: 5, kids: 5 });
+    expect(lastJson<any>(r.stdout)).toEqual({ helperExit: 0, helperSignal: null });
+  });
+
+  it('without SA_RESTART a blocking accept() fails with EINTR when SIGCHLD arrives', async () => {
+    const r = await runFixture('fork-basics.js', ['eintr'], 30_000);
+    expect(r.code, r.stderr).toBe(0);
+    const { attempts } = lastJson<any>(r.stdout);
+    expect(attempts.at(-1)).toMatchObject({ code: 'EINTR', syscall: 'accept', isPosix: true });
+  });
+});
