@@ -87,6 +87,16 @@ static struct timespec DeadlineAfter(int ms) {
 // Runs on a V8 worker or a threadpool thread: check in, then wait for the release.
 // A park item from an abandoned (timed-out) generation returns at once.
 static void Park(uint64_t gen) {
+  // These threads never need SIGCHLD; with it blocked here the kernel delivers it to the main thread
+  // (where a blocking accept() sees EINTR) instead of, now and then, to a worker.
+  static thread_local bool masked = false;
+  if (!masked) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    masked = true;
+  }
   pthread_mutex_lock(&g_barrier.mu);
   if (gen == g_barrier.generation && g_barrier.holding) {
     g_barrier.arrived++;

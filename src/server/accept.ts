@@ -3,19 +3,21 @@
 // or crashing (the kernel keeps the connection queued meanwhile).
 
 import { accept, isErrno, type SocketAddress } from '../posix';
+import { sleepMs } from './child';
 import { warn } from './log';
 
 export const ACCEPT_RETRY_DELAY_MS = 100;
+
+/** accept() failures that mean "out of descriptors or memory", not "bad listener". */
+export const EXHAUSTION_CODES = ['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM'];
 
 export interface AcceptOptions {
   /** Called after every return from accept() (also EINTR): the place to reap in a blocking loop. */
   afterReturn?: () => void;
   /** Rethrow EINTR instead of retrying (the tutorial's webserver3e crash). */
   failOnEintr?: boolean;
-}
-
-function sleepMs(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  /** Retry EMFILE/ENFILE/ENOBUFS/ENOMEM after a pause (default) instead of rethrowing. */
+  retryExhaustion?: boolean;
 }
 
 /** Blocks until a client connects; returns its fd and address. */
@@ -29,7 +31,7 @@ export function acceptClient(listenFd: number, options: AcceptOptions = {}): Soc
       options.afterReturn?.();
       if (isErrno(err, 'EINTR') && !options.failOnEintr) continue;
       if (isErrno(err, 'ECONNABORTED')) continue;
-      if (isErrno(err, 'EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM')) {
+      if (isErrno(err, ...EXHAUSTION_CODES) && options.retryExhaustion !== false) {
         warn(`${(err as Error).message}; retrying in ${ACCEPT_RETRY_DELAY_MS} ms`);
         sleepMs(ACCEPT_RETRY_DELAY_MS);
         continue;

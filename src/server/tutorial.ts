@@ -13,7 +13,7 @@ export const REQUEST_READ_SIZE = 1024;
  * Reads one request (one recv of at most 1024 bytes), prints it and sends the canned response.
  * Returns false if the client went away first. Does not close fd.
  */
-export function answerCanned(fd: number): boolean {
+export function answerCanned(fd: number, { quiet = false } = {}): boolean {
   const buf = Buffer.allocUnsafe(REQUEST_READ_SIZE);
   let n: number;
   for (;;) {
@@ -27,7 +27,7 @@ export function answerCanned(fd: number): boolean {
     }
   }
   // print(request.decode()) in the original; invalid UTF-8 prints as U+FFFD here instead of crashing.
-  sayRaw(`${buf.toString('utf8', 0, n)}\n`);
+  if (!quiet) sayRaw(`${buf.toString('utf8', 0, n)}\n`);
   try {
     sendall(fd, CANNED_RESPONSE);
   } catch (err) {

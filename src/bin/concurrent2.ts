@@ -1,0 +1,24 @@
+// Stage 3d (part3/webserver3d.py): the classic mistake. The parent does not close its copy of the
+// client socket (it keeps them in a list and prints how many), so a client reading to EOF never
+// gets it: curl prints "Hello, World!" and hangs. Every request costs the parent one descriptor
+// until accept() fails with EMFILE ("Too many open files") and the server dies, as the original
+// did. No reaping either: one zombie per request.
+
+import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseHost, parsePort, runMain } from '../cli';
+import { serveForking } from '../server/forking';
+import { createListener, servingLine } from '../server/listener';
+import { say } from '../server/log';
+
+const REQUEST_QUEUE_SIZE = 5;
+
+runMain(() => {
+  const { values } = parseCommand({
+    summary: 'Stage 3d: fork per connection, but the parent never closes client sockets (leaked fds, hanging clients, zombies).',
+    details: 'Try: curl http://localhost:8888/hello (it never ends), then ulimit -n 256 and node dist/client2.js --max-clients 300.',
+    options: SERVER_OPTIONS,
+    help: SERVER_HELP,
+  });
+  const listener = createListener({ host: parseHost(values.host as string), port: parsePort(values.port as string), backlog: REQUEST_QUEUE_SIZE });
+  say(servingLine(listener.port));
+  serveForking({ listener, reap: 'none', keepClientOpen: true, banner: true, retryExhaustion: false });
+});

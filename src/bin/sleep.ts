@@ -1,0 +1,24 @@
+// Stage 3b (part3/webserver3b.py): 3a, but the server sleeps after answering, before closing the
+// client. A second client waits in the kernel's accept queue the whole time: the backlog is a queue,
+// not concurrency (with backlog 5, Linux completes 6 queued connections plus the one being served;
+// further SYNs are dropped and retried by the client).
+
+import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseHost, parseNumber, parsePort, runMain } from '../cli';
+import { serveIterative } from '../server/iterative';
+import { createListener, servingLine } from '../server/listener';
+import { say } from '../server/log';
+
+const REQUEST_QUEUE_SIZE = 5;
+
+runMain(() => {
+  const { values } = parseCommand({
+    summary: 'Stage 3b: the iterative server that sleeps after each response before closing the client.',
+    details: 'Try two curls at once: the second waits for the first one\'s sleep before it gets a byte.',
+    options: { ...SERVER_OPTIONS, sleep: { type: 'string', default: '60' } },
+    help: { ...SERVER_HELP, sleep: 'seconds to sleep after each response (default: 60)' },
+  });
+  const sleepSeconds = parseNumber('sleep', values.sleep as string);
+  const listener = createListener({ host: parseHost(values.host as string), port: parsePort(values.port as string), backlog: REQUEST_QUEUE_SIZE });
+  say(servingLine(listener.port));
+  serveIterative({ listener, sleepMs: sleepSeconds * 1000 });
+});

@@ -1,0 +1,40 @@
+// The child side of a fork-per-connection server: close the listener copy, serve the one client,
+// close it, leave through _exit(). Any failure is reported and ends only this child.
+
+import { _exit, close, getpid, getppid } from '../posix';
+import { say, warn } from './log';
+
+export interface ChildOptions {
+  listenFd: number;
+  clientFd: number;
+  /** Serves the client (the fd stays open; runChild closes it). */
+  handle: (fd: number) => void;
+  /** Seconds to sleep after serving, before closing (the tutorial's time.sleep). */
+  sleepMs?: number;
+  /** Print "Child PID: <pid>. Parent PID <ppid>" first, as webserver3c/3d do. */
+  banner?: boolean;
+}
+
+export function sleepMs(ms: number): void {
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export function runChild({ listenFd, clientFd, handle, sleepMs: pause = 0, banner = false }: ChildOptions): never {
+  let code = 0;
+  try {
+    close(listenFd); // the child's copy: the parent keeps listening on its own
+    if (banner) say(`Child PID: ${getpid()}. Parent PID ${getppid()}`);
+    handle(clientFd);
+    sleepMs(pause);
+  } catch (err) {
+    warn(`child ${getpid()}: ${(err as Error).message}`);
+    code = 1;
+  } finally {
+    try {
+      close(clientFd);
+    } catch {
+      /* already gone */
+    }
+  }
+  return _exit(code);
+}

@@ -1,0 +1,149 @@
+// Fork per connection driven by the event loop: the final server (webserver3g) made robust.
+// The listener is non-blocking and watched with uv_poll; SIGCHLD wakes the loop and the reaper runs
+// waitpid(-1, WNOHANG) until 0/ECHILD, so no zombie survives a burst and no EINTR handling is
+// needed. Out of descriptors: log, stop watching for a short pause, retry (no busy loop). Fork
+// refused: answer 503 and keep serving. SIGTERM/SIGINT: stop accepting, wait for the children up to
+// a bound (then SIGKILL them), reap, exit 0.
+
+import {
+  FdWatcher, SIGKILL, UV_READABLE, accept, close, fork, isErrno, kill, sendall, setNonBlocking, type SocketAddress,
+} from '../posix';
+import { EXHAUSTION_CODES, ACCEPT_RETRY_DELAY_MS } from './accept';
+import { runChild } from './child';
+import type { Listener } from './listener';
+import { say, warn } from './log';
+import { describeExit, installReaper, isCleanExit, reapAll } from './reaper';
+
+export const GRACEFUL_TIMEOUT_MS = 10_000;
+
+const SERVICE_UNAVAILABLE = Buffer.from(
+  'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\nRetry-After: 1\r\n\r\nService Unavailable\n',
+  'latin1',
+);
+
+export interface EventedForkingOptions {
+  listener: Listener;
+  /** Serves one client in the child (the fd stays open; the child closes it). */
+  handle: (fd: number, peer: SocketAddress) => void;
+  childSleepMs?: number;
+  gracefulTimeoutMs?: number;
+  /** Called once the server has stopped and every child is reaped. */
+  onStopped?: (summary: { children: number; killed: number }) => void;
+}
+
+export interface EventedServer {
+  /** Children alive right now. */
+  readonly children: ReadonlySet<number>;
+  stop(): void;
+}
+
+export function serveForkingEvented(options: EventedForkingOptions): EventedServer {
+  const { listener, handle, childSleepMs = 0, gracefulTimeoutMs = GRACEFUL_TIMEOUT_MS } = options;
+  const children = new Set<number>();
+  let served = 0;
+  let killed = 0;
+  let stopping = false;
+  let backoff: NodeJS.Timeout | undefined;
+  let graceTimer: NodeJS.Timeout | undefined;
+
+  setNonBlocking(listener.fd, true);
+
+  function childOnExit(e: { pid: number; exitCode: number | null; signal: number | null; status: number; stopped: boolean }): void {
+    children.delete(e.pid);
+    if (!isCleanExit(e)) warn(`Child ${e.pid} ${describeExit(e)}`);
+    if (stopping && children.size === 0) finish();
+  }
+
+  function spawnWorker(client: SocketAddress & { fd: number }): void {
+    // macOS hands out accepted sockets with the listener's O_NONBLOCK; the child's I/O blocks.
+    if (process.platform !== 'linux') setNonBlocking(client.fd, false);
+    let pid: number;
+    try {
+      pid = fork();
+    } catch (err) {
+      if (!isErrno(err, 'EAGAIN', 'ENOMEM')) throw err;
+      warn(`${(err as Error).message}: answering 503`);
+      try {
+        sendall(client.fd, SERVICE_UNAVAILABLE);
+      } catch {
+        /* the client left */
+      }
+      close(client.fd);
+      return;
+    }
+    if (pid === 0) {
+      process.removeListener('SIGTERM', handleTerm);
+      process.removeListener('SIGINT', handleTerm);
+      runChild({ listenFd: listener.fd, clientFd: client.fd, handle: (fd) => handle(fd, client), sleepMs: childSleepMs });
+    }
+    served++;
+    children.add(pid);
+    close(client.fd);
+  }
+
+  function listenerOnReadable(status: number): void {
+    if (status < 0 || stopping) return;
+    for (;;) {
+      let client: SocketAddress & { fd: number };
+      try {
+        client = accept(listener.fd);
+      } catch (err) {
+        if (isErrno(err, 'EAGAIN', 'EINTR', 'ECONNABORTED')) {
+          if (isErrno(err, 'EAGAIN')) return;
+          continue;
+        }
+        if (isErrno(err, ...EXHAUSTION_CODES)) {
+          warn(`${(err as Error).message}; pausing accept for ${ACCEPT_RETRY_DELAY_MS} ms`);
+          watcher.stop();
+          backoff = setTimeout(() => {
+            backoff = undefined;
+            if (!stopping) watcher.start(UV_READABLE);
+          }, ACCEPT_RETRY_DELAY_MS);
+          return;
+        }
+        throw err;
+      }
+      spawnWorker(client);
+    }
+  }
+
+  function finish(): void {
+    if (graceTimer) clearTimeout(graceTimer);
+    for (const e of reapAll()) children.delete(e.pid);
+    options.onStopped?.({ children: served, killed });
+  }
+
+  function stop(): void {
+    if (stopping) return;
+    stopping = true;
+    if (backoff) clearTimeout(backoff);
+    watcher.close();
+    close(listener.fd);
+    if (children.size === 0) {
+      finish();
+      return;
+    }
+    say(`Waiting up to ${gracefulTimeoutMs} ms for ${children.size} children ...`);
+    graceTimer = setTimeout(() => {
+      for (const pid of children) {
+        try {
+          kill(pid, SIGKILL);
+          killed++;
+        } catch {
+          /* already exited */
+        }
+      }
+      // SIGCHLD for the killed children ends the wait through childOnExit -> finish().
+    }, gracefulTimeoutMs);
+  }
+
+  function handleTerm(): void {
+    stop();
+  }
+
+  installReaper('loop', { restart: true, onExit: childOnExit });
+  const watcher = new FdWatcher(listener.fd, listenerOnReadable).start(UV_READABLE);
+  process.on('SIGTERM', handleTerm);
+  process.on('SIGINT', handleTerm);
+  return { children, stop };
+}
