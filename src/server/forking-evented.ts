@@ -45,6 +45,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   let stopping = false;
   let backoff: NodeJS.Timeout | undefined;
   let graceTimer: NodeJS.Timeout | undefined;
+  let stopPoll: NodeJS.Timeout | undefined;
 
   setNonBlocking(listener.fd, true);
 
@@ -109,6 +110,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
 
   function finish(): void {
     if (graceTimer) clearTimeout(graceTimer);
+    if (stopPoll) clearInterval(stopPoll);
     for (const e of reapAll()) children.delete(e.pid);
     options.onStopped?.({ children: served, killed });
   }
@@ -124,6 +126,11 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
       return;
     }
     say(`Waiting up to ${gracefulTimeoutMs} ms for ${children.size} children ...`);
+    // The SIGCHLD wake-up does not keep the loop alive (the listener watcher did, and it is closed):
+    // this poll does, and reaps too, should a delivery be missed.
+    stopPoll = setInterval(() => {
+      for (const e of reapAll()) childOnExit(e);
+    }, 50);
     graceTimer = setTimeout(() => {
       for (const pid of children) {
         try {

@@ -37,9 +37,19 @@ export interface Server {
   kill(signal?: NodeJS.Signals): void;
 }
 
+export interface StartOptions {
+  timeoutMs?: number;
+  /** Start under `ulimit -n N` (through bash, which then execs node: the pid is node's). */
+  ulimitNofile?: number;
+}
+
 /** Starts `node dist/<entry> ...args` and waits for "Serving HTTP on port N ...". */
-export function startServer(entry: string, args: string[] = [], timeoutMs = 10_000): Promise<Server> {
-  const proc = spawn(process.execPath, [path.join(DIST, entry), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startServer(entry: string, args: string[] = [], { timeoutMs = 10_000, ulimitNofile }: StartOptions = {}): Promise<Server> {
+  const argv = [path.join(DIST, entry), ...args];
+  const proc =
+    ulimitNofile === undefined
+      ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('bash', ['-c', `ulimit -n ${ulimitNofile} && exec "$0" "$@"`, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   spawned.add(proc);
   let out = '';
   let err = '';
