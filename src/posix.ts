@@ -95,7 +95,7 @@ export const constants = Object.freeze({
 }) as Readonly<Record<string, number>>;
 
 export const {
-  AF_INET, AF_INET6, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, IPPROTO_TCP, TCP_NODELAY, SHUT_RD, SHUT_WR,
+  AF_INET, AF_INET6, SOCK_STREAM, SOL_SOCKET, MSG_DONTWAIT, MSG_PEEK, SO_REUSEADDR, IPPROTO_TCP, TCP_NODELAY, SHUT_RD, SHUT_WR,
   SHUT_RDWR, SOMAXCONN, SOCK_NONBLOCK, SOCK_CLOEXEC, POLLIN, POLLOUT, POLLERR, POLLHUP, F_GETFL, F_SETFL,
   O_NONBLOCK, WNOHANG, RLIMIT_NOFILE, RLIMIT_NPROC, SIGCHLD, SIGTERM, SIGINT, SIGKILL, SIGHUP, SIGQUIT,
   SIGUSR1, SIGUSR2, SIGPIPE, SA_RESTART, SA_NOCLDSTOP, SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK,
@@ -333,7 +333,12 @@ export function isForkedChild(): boolean {
   return inChild;
 }
 
-function ensureForkable(): void {
+/**
+ * Runs fork()'s one-time preparation now instead of at the first fork: the thread self-check
+ * (which also starts libuv's threadpool) and the warm-up of the child's start-up code. A server
+ * calls it at start-up, so a process limit reached later cannot stop libuv from starting threads.
+ */
+export function prepareFork(): void {
   if (!selfChecked && !inChild) {
     const check = native.forkSelfCheck(2000, 50);
     if (!check.ok) {
@@ -348,6 +353,10 @@ function ensureForkable(): void {
     selfChecked = true;
     warmChildInit();
   }
+}
+
+function ensureForkable(): void {
+  prepareFork();
   if (sigchldHandler && native.sigaction(SIGCHLD, -1).disposition !== 'handler') {
     throw sigchldError(
       'fork: our SIGCHLD handler was replaced (child_process must not be used in a forking server)',

@@ -6,7 +6,8 @@
 // a bound (then SIGKILL them), reap, exit 0.
 
 import {
-  FdWatcher, SIGKILL, UV_READABLE, accept, close, fork, isErrno, kill, sendall, setNonBlocking, type SocketAddress,
+  FdWatcher, MSG_DONTWAIT, SHUT_WR, SIGKILL, UV_READABLE, accept, close, fork, isErrno, kill, prepareFork, recv, sendall,
+  setNonBlocking, shutdown, type SocketAddress,
 } from '../posix';
 import { EXHAUSTION_CODES, ACCEPT_RETRY_DELAY_MS } from './accept';
 import { runChild } from './child';
@@ -20,6 +21,25 @@ const SERVICE_UNAVAILABLE = Buffer.from(
   'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\nRetry-After: 1\r\n\r\nService Unavailable\n',
   'latin1',
 );
+
+/**
+ * Answers 503 and closes. The request is read first (as far as it has arrived): closing a socket
+ * with unread input sends a reset, and the client would lose the answer.
+ */
+function refuse(fd: number): void {
+  try {
+    recv(fd, Buffer.allocUnsafe(16384), 0, 16384, MSG_DONTWAIT);
+  } catch {
+    /* nothing has arrived yet, or the client left */
+  }
+  try {
+    sendall(fd, SERVICE_UNAVAILABLE);
+    shutdown(fd, SHUT_WR);
+  } catch {
+    /* the client left */
+  }
+  close(fd);
+}
 
 export interface EventedForkingOptions {
   listener: Listener;
@@ -48,6 +68,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   let stopPoll: NodeJS.Timeout | undefined;
 
   setNonBlocking(listener.fd, true);
+  prepareFork();
 
   function childOnExit(e: { pid: number; exitCode: number | null; signal: number | null; status: number; stopped: boolean }): void {
     children.delete(e.pid);
@@ -64,12 +85,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     } catch (err) {
       if (!isErrno(err, 'EAGAIN', 'ENOMEM')) throw err;
       warn(`${(err as Error).message}: answering 503`);
-      try {
-        sendall(client.fd, SERVICE_UNAVAILABLE);
-      } catch {
-        /* the client left */
-      }
-      close(client.fd);
+      refuse(client.fd);
       return;
     }
     if (pid === 0) {

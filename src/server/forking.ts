@@ -4,7 +4,7 @@
 // `reap` (none / once per signal / loop) and runs after every return from accept(), because the
 // event loop cannot run while accept() blocks.
 
-import { dispatchSignals, close, fork } from '../posix';
+import { close, dispatchSignals, fork, prepareFork } from '../posix';
 import { acceptClient } from './accept';
 import { runChild } from './child';
 import type { Listener } from './listener';
@@ -30,6 +30,7 @@ export interface ForkingOptions {
 export function serveForking(options: ForkingOptions): never {
   const { listener, reap, keepClientOpen = false, childSleepMs = 0, banner = false } = options;
   const clients: number[] = [];
+  prepareFork();
   // Without SA_RESTART, as in the tutorial: a SIGCHLD that lands during accept() is an EINTR.
   installReaper(reap, {
     restart: false,

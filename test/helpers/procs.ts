@@ -41,15 +41,20 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Start under `ulimit -n N` (through bash, which then execs node: the pid is node's). */
   ulimitNofile?: number;
+  /** A command that execs node, such as ['setpriv', '--reuid=65534', '--']: the pid is node's. */
+  runAs?: string[];
 }
 
 /** Starts `node dist/<entry> ...args` and waits for "Serving HTTP on port N ...". */
-export function startServer(entry: string, args: string[] = [], { timeoutMs = 10_000, ulimitNofile }: StartOptions = {}): Promise<Server> {
-  const argv = [path.join(DIST, entry), ...args];
+export function startServer(entry: string, args: string[] = [], { timeoutMs = 10_000, ulimitNofile, runAs }: StartOptions = {}): Promise<Server> {
+  const argv = [path.resolve(DIST, entry), ...args];
+  const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   const proc =
-    ulimitNofile === undefined
-      ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('bash', ['-c', `ulimit -n ${ulimitNofile} && exec "$0" "$@"`, process.execPath, ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ulimitNofile !== undefined
+      ? spawn('bash', ['-c', `ulimit -n ${ulimitNofile} && exec "$0" "$@"`, process.execPath, ...argv], { stdio })
+      : runAs
+        ? spawn(runAs[0], [...runAs.slice(1), process.execPath, ...argv], { stdio })
+        : spawn(process.execPath, argv, { stdio });
   spawned.add(proc);
   let out = '';
   let err = '';

@@ -1,6 +1,7 @@
 // The tutorial's part 3 stages, each lesson observed on real processes: queues, zombies, leaked
 // descriptors, coalescing signals, EINTR, and the final server that leaves nothing behind.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DIST, childStates, fdCount, killAll, lastJson, run, runFixture, sleep, startServer } from '../helpers/procs';
@@ -241,5 +242,34 @@ describe('ps inspector', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`Server ${server.pid}: ${fdCount(server.pid)} open fds, 1 children \\(1 zombies\\)`));
     expect(r.stdout).toMatch(/\d+\s+Z\s+\d+s\s+.*<defunct>/);
+  });
+});
+
+describe('concurrent-final when fork() fails', () => {
+  // RLIMIT_NPROC does not bind root, so the server runs as nobody from a world-readable copy.
+  it.runIf(linux && process.getuid?.() === 0)('answers 503 while fork() fails with EAGAIN and serves again afterwards', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkserve-nproc-'));
+    try {
+      fs.cpSync(DIST, path.join(dir, 'dist'), { recursive: true });
+      fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
+      fs.copyFileSync(path.join(DIST, '..', 'build', 'Release', 'forkserve.node'), path.join(dir, 'build', 'Release', 'forkserve.node'));
+      fs.chmodSync(dir, 0o755);
+      const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+      const server = await startServer(path.join(dir, 'dist', 'concurrent-final.js'), ['--port', '0', '--quiet'], { runAs: asNobody });
+      // prlimit on another user's process needs matching uids here (no CAP_SYS_RESOURCE assumed).
+      const prlimit = (arg: string) => run(asNobody[0], [...asNobody.slice(1), 'prlimit', '--pid', String(server.pid), arg]);
+      expect((await exchange(server.port, REQUEST)).data.toString('latin1')).toBe(CANNED);
+      // The user's task count (threads included) becomes its limit: the next fork() is refused.
+      const tasks = (await run('ps', ['-L', '-u', '65534', '-o', 'lwp='])).stdout.trim().split('\n').length;
+      expect((await prlimit(`--nproc=${tasks}:`)).code).toBe(0);
+      const refused = await exchange(server.port, REQUEST);
+      expect(refused.data.toString('latin1')).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
+      expect(server.stderr()).toMatch(/fork EAGAIN: Resource temporarily unavailable: answering 503/);
+      expect((await prlimit('--nproc=4096:')).code).toBe(0);
+      expect((await exchange(server.port, REQUEST)).data.toString('latin1')).toBe(CANNED);
+      expect(server.proc.exitCode).toBeNull();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
