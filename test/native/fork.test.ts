@@ -1,9 +1,8 @@
 // fork(), waitpid(), zombies, descriptors and SIGCHLD, each in a throw-away process.
 import { afterEach, describe, expect, it } from 'vitest';
-import { childStates, killAll, lastJson, run, runFixture, sleep, startServer } from '../helpers/procs';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
-import { FIXTURES } from '../helpers/procs';
+import { FIXTURES, childStates, killAll, lastJson, run, runFixture, sleep } from '../helpers/procs';
 
 afterEach(killAll);
 
@@ -74,6 +73,12 @@ describe('SIGCHLD', () => {
     const helper = JSON.parse(r.stdout.split('\n').find((l) => l.includes('deliveries'))!);
     expect(helper).toEqual({ deliveries: 1, handlerRuns: 1, reaped: 5, kids: 5 });
     expect(lastJson<any>(r.stdout)).toEqual({ helperExit: 0, helperSignal: null });
+  });
+
+  it('refuses to replace libuv\'s SIGCHLD handler, and fork() refuses once ours was replaced', async () => {
+    const r = await runFixture('fork-basics.js', ['foreignHandler']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson(r.stdout)).toEqual({ install: 'ERR_FORKSERVE_SIGCHLD_IN_USE', fork: 'ERR_FORKSERVE_SIGCHLD_REPLACED' });
   });
 
   it('without SA_RESTART a blocking accept() fails with EINTR when SIGCHLD arrives', async () => {
