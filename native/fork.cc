@@ -138,6 +138,7 @@ static int g_platformThreads = 0;   // what NumberOfWorkerThreads() reports
 static int g_threadpoolThreads = 4; // libuv's UV_THREADPOOL_SIZE, parsed as libuv does
 static uv_loop_t* g_parkLoop = nullptr;  // private loop: park items never touch the main loop
 static bool g_inChild = false;
+static bool g_held = false;  // forkHold() parked the threads for a batch of forks
 static int g_barrierTimeoutMs = 2000;
 static uint32_t g_barrierTimeouts = 0;
 
@@ -314,6 +315,7 @@ static void ChildFatal(const char* what, int r) {
 
 static void InitChild(Napi::Env env) {
   g_inChild = true;
+  g_held = false;
   BarrierInit();  // the parent's parked threads are recorded as waiters in the copied condvars
   AddonData* data = GetData(env);
   int r = uv_loop_fork(data->loop);
@@ -357,7 +359,8 @@ static double NowUs() {
 static Napi::Value Fork(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double t0 = NowUs();
-  if (!Hold(g_inChild ? 0 : g_v8Workers, g_threadpoolThreads, g_barrierTimeoutMs, nullptr)) {
+  bool batch = g_held;
+  if (!batch && !Hold(g_inChild ? 0 : g_v8Workers, g_threadpoolThreads, g_barrierTimeoutMs, nullptr)) {
     g_barrierTimeouts++;
     return ThrowErrno(env, EAGAIN, "fork");
   }
@@ -375,7 +378,7 @@ static Napi::Value Fork(const Napi::CallbackInfo& info) {
   }
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  Release();
+  if (!batch) Release();
   double t3 = NowUs();
   g_lastBarrierUs = t1 - t0;
   g_lastMadviseUs = t2 - t1;
@@ -423,6 +426,27 @@ static Napi::Value ForkSelfCheck(const Napi::CallbackInfo& info) {
   o.Set("arrived", Napi::Number::New(env, arrived));
   o.Set("probesArrived", Napi::Number::New(env, probes));
   return o;
+}
+
+// forkHold(): parks the threads now and keeps them parked for every fork() until forkRelease(),
+// so a burst of forks pays for one barrier (two context switches per thread) instead of one each.
+static Napi::Value ForkHold(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (g_held) return env.Undefined();
+  if (!Hold(g_inChild ? 0 : g_v8Workers, g_threadpoolThreads, g_barrierTimeoutMs, nullptr)) {
+    g_barrierTimeouts++;
+    return ThrowErrno(env, EAGAIN, "fork");
+  }
+  g_held = true;
+  return env.Undefined();
+}
+
+static Napi::Value ForkRelease(const Napi::CallbackInfo& info) {
+  if (g_held) {
+    g_held = false;
+    Release();
+  }
+  return info.Env().Undefined();
 }
 
 static Napi::Value ForkInfo(const Napi::CallbackInfo& info) {
@@ -479,6 +503,8 @@ void InitFork(Napi::Env env, Napi::Object exports) {
   exports.Set("fork", Napi::Function::New(env, Fork, "fork"));
   exports.Set("forkSelfCheck", Napi::Function::New(env, ForkSelfCheck, "forkSelfCheck"));
   exports.Set("forkInfo", Napi::Function::New(env, ForkInfo, "forkInfo"));
+  exports.Set("forkHold", Napi::Function::New(env, ForkHold, "forkHold"));
+  exports.Set("forkRelease", Napi::Function::New(env, ForkRelease, "forkRelease"));
   exports.Set("setBarrierTimeout", Napi::Function::New(env, SetBarrierTimeout, "setBarrierTimeout"));
   exports.Set("setLoopDryCallback", Napi::Function::New(env, SetLoopDryCallback, "setLoopDryCallback"));
 }

@@ -90,6 +90,8 @@ export interface NativeAddon {
   fork(): number;
   forkSelfCheck(timeoutMs: number, probeMs: number): NativeSelfCheck;
   forkInfo(): NativeForkInfo;
+  forkHold(): void;
+  forkRelease(): void;
   setBarrierTimeout(ms: number): void;
   setLoopDryCallback(callback: () => void): void;
 

@@ -379,6 +379,22 @@ export function fork(): number {
   return pid;
 }
 
+/**
+ * Runs `fn` with the fork barrier closed once for all the forks it makes (a burst of accepted
+ * connections), instead of once per fork. Keep `fn` short: V8's and libuv's worker threads are
+ * parked meanwhile (the main thread still works: V8 joins its jobs itself). In a child created
+ * inside `fn` the barrier no longer exists, so the child may return through here harmlessly.
+ */
+export function withForkBarrier<T>(fn: () => T): T {
+  ensureForkable();
+  native.forkHold();
+  try {
+    return fn();
+  } finally {
+    native.forkRelease();
+  }
+}
+
 function childExitCode(code?: number | string | null): number {
   const n = Number(code ?? process.exitCode ?? 0);
   return Number.isInteger(n) ? n & 0xff : 1;

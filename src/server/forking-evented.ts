@@ -7,6 +7,7 @@
 
 import {
   FdWatcher, MSG_DONTWAIT, SHUT_WR, SIGKILL, UV_READABLE, accept, close, fork, isErrno, kill, prepareFork, recv, sendall,
+  withForkBarrier,
   setNonBlocking, shutdown, type SocketAddress,
 } from '../posix';
 import { EXHAUSTION_CODES, ACCEPT_RETRY_DELAY_MS } from './accept';
@@ -100,6 +101,11 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
 
   function listenerOnReadable(status: number): void {
     if (status < 0 || stopping) return;
+    // One barrier for the whole burst of pending connections (see withForkBarrier).
+    withForkBarrier(acceptPending);
+  }
+
+  function acceptPending(): void {
     for (;;) {
       let client: SocketAddress & { fd: number };
       try {
