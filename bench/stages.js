@@ -23,7 +23,8 @@ const { values } = parseArgs({
 });
 
 const SERVERS = [
-  { name: 'forkserve concurrent-final (canned)', cmd: process.execPath, args: [path.join(ROOT, 'dist', 'concurrent-final.js'), '--port', '0', '--quiet', '--host', '127.0.0.1'] },
+  { name: 'forkserve concurrent-final (canned)', cmd: process.execPath, args: [path.join(ROOT, 'dist', 'concurrent-final.js'), '--canned', '--quiet', '--port', '0', '--host', '127.0.0.1'] },
+  { name: 'forkserve concurrent-final (HTTP hello app)', cmd: process.execPath, args: [path.join(ROOT, 'dist', 'concurrent-final.js'), '--port', '0', '--host', '127.0.0.1'] },
   { name: 'Python tutorial 3g (canned)', cmd: 'python3', args: [path.join(__dirname, 'python', 'tutorial_fork_server.py'), '0'] },
   { name: 'Python ForkingMixIn + http.server', cmd: 'python3', args: [path.join(__dirname, 'python', 'forking_mixin_server.py'), '0'] },
 ].filter((s) => !values.only || s.name.includes(values.only));

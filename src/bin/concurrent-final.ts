@@ -1,13 +1,19 @@
 // Stage 3g (part3/webserver3g.py): the final server. SIGCHLD runs a reaper that loops
 // waitpid(-1, WNOHANG) until nothing is left: "No more zombies, this time for real". Built on the
 // event loop (non-blocking listener + SIGCHLD wake-up) so it can also survive running out of
-// descriptors, a refused fork() and shut down cleanly on SIGTERM/SIGINT.
+// descriptors, a refused fork() and shut down cleanly on SIGTERM/SIGINT. Each child speaks real
+// HTTP/1.1 (keep-alive, parse errors answered with their status); --canned gives the tutorial's
+// 31 bytes instead.
 
 import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseHost, parseNumber, parsePort, runMain } from '../cli';
 import { GRACEFUL_TIMEOUT_MS, serveForkingEvented } from '../server/forking-evented';
 import { createListener, servingLine } from '../server/listener';
 import { say } from '../server/log';
 import { answerCanned } from '../server/tutorial';
+import { helloApp, serverHeader } from '../server/hello-app';
+import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, serveHttpConnection } from '../server/http-connection';
+
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
 import { SOMAXCONN } from '../posix';
 
 runMain(() => {
@@ -20,24 +26,38 @@ runMain(() => {
       backlog: { type: 'string', default: String(Math.max(1024, SOMAXCONN)) },
       'graceful-timeout': { type: 'string', default: String(GRACEFUL_TIMEOUT_MS / 1000) },
       quiet: { type: 'boolean', short: 'q', default: false },
+      canned: { type: 'boolean', default: false },
+      'keep-alive-timeout': { type: 'string', default: String(KEEP_ALIVE_TIMEOUT_MS / 1000) },
+      'headers-timeout': { type: 'string', default: String(HEADERS_TIMEOUT_MS / 1000) },
+      'max-body': { type: 'string', default: String(MAX_BODY_BYTES) },
     },
     help: {
       ...SERVER_HELP,
       sleep: 'seconds each child sleeps after answering (default: 0)',
       backlog: 'listen backlog (default: 1024)',
       'graceful-timeout': 'seconds to wait for children on SIGTERM/SIGINT before killing them (default: 10)',
-      quiet: 'do not print each request',
+      quiet: 'do not print each request (--canned only)',
+      canned: 'answer like the tutorial: one read, print it, the 31 canned bytes, close',
+      'keep-alive-timeout': 'seconds an idle keep-alive connection stays open (default: 5)',
+      'headers-timeout': 'seconds a request head may take to arrive, else 408 (default: 10)',
+      'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
     },
   });
   const sleepSeconds = parseNumber('sleep', values.sleep as string);
   const backlog = parseNumber('backlog', values.backlog as string, { integer: true, min: 1 });
   const graceSeconds = parseNumber('graceful-timeout', values['graceful-timeout'] as string);
   const quiet = Boolean(values.quiet);
+  const http = {
+    server: serverHeader(),
+    keepAliveTimeoutMs: parseNumber('keep-alive-timeout', values['keep-alive-timeout'] as string) * 1000,
+    headersTimeoutMs: parseNumber('headers-timeout', values['headers-timeout'] as string) * 1000,
+    maxBodyBytes: parseNumber('max-body', values['max-body'] as string, { integer: true }),
+  };
   const listener = createListener({ host: parseHost(values.host as string), port: parsePort(values.port as string), backlog });
   say(servingLine(listener.port));
   serveForkingEvented({
     listener,
-    handle: (fd) => answerCanned(fd, { quiet }),
+    handle: values.canned ? (fd) => answerCanned(fd, { quiet }) : (fd) => serveHttpConnection(fd, helloApp, http),
     childSleepMs: sleepSeconds * 1000,
     gracefulTimeoutMs: graceSeconds * 1000,
     onStopped: ({ children, killed }) => {

@@ -152,7 +152,7 @@ describe('concurrent3 (3e/3f): once-per-signal reaping', () => {
 
 describe('concurrent-final (3g)', () => {
   it('3 bursts of 128 and ab -n 2000 -c 50 leave no zombies and the fd count at its baseline', async () => {
-    const server = await startServer('concurrent-final.js', ['--port', '0', '--quiet']);
+    const server = await startServer('concurrent-final.js', ['--canned', '--port', '0', '--quiet']);
     await exchange(server.port, REQUEST); // warm up: the first fork sets up what later ones reuse
     await sleep(200);
     const baseline = fdCount(server.pid);
@@ -167,7 +167,7 @@ describe('concurrent-final (3g)', () => {
   }, 180_000);
 
   it.runIf(linux)('EMFILE does not kill it: it pauses accept and serves again once descriptors free up', async () => {
-    const server = await startServer('concurrent-final.js', ['--port', '0', '--quiet']);
+    const server = await startServer('concurrent-final.js', ['--canned', '--port', '0', '--quiet']);
     await exchange(server.port, REQUEST);
     await sleep(200);
     // With the soft limit at the lowest free descriptor number, the next accept() has no slot.
@@ -187,7 +187,7 @@ describe('concurrent-final (3g)', () => {
   });
 
   it('SIGTERM stops accepting, waits for the children, exits 0 and leaves none behind', async () => {
-    const server = await startServer('concurrent-final.js', ['--port', '0', '--sleep', '1', '--quiet']);
+    const server = await startServer('concurrent-final.js', ['--canned', '--port', '0', '--sleep', '1', '--quiet']);
     const replies = [1, 2, 3].map(() => exchange(server.port, REQUEST));
     const kids = await eventually(() => childStates(server.pid), (c) => c.length === 3);
     expect(kids).toHaveLength(3);
@@ -201,7 +201,7 @@ describe('concurrent-final (3g)', () => {
   });
 
   it('children that outlive the grace period are killed and reaped; exit is still 0', async () => {
-    const server = await startServer('concurrent-final.js', ['--port', '0', '--sleep', '30', '--graceful-timeout', '0.3', '--quiet']);
+    const server = await startServer('concurrent-final.js', ['--canned', '--port', '0', '--sleep', '30', '--graceful-timeout', '0.3', '--quiet']);
     const reply = exchange(server.port, REQUEST, 5000);
     await eventually(() => childStates(server.pid), (c) => c.length === 1);
     server.kill('SIGTERM');
@@ -211,7 +211,7 @@ describe('concurrent-final (3g)', () => {
   });
 
   it('a crashing child never takes the parent down; the parent logs its status', async () => {
-    const server = await startServer('concurrent-final.js', ['--port', '0', '--sleep', '30', '--quiet']);
+    const server = await startServer('concurrent-final.js', ['--canned', '--port', '0', '--sleep', '30', '--quiet']);
     const reply = exchange(server.port, REQUEST, 5000);
     const [kid] = await eventually(() => childStates(server.pid), (c) => c.length === 1);
     process.kill(kid.pid, 'SIGSEGV');
@@ -225,7 +225,7 @@ describe('concurrent-final (3g)', () => {
 
 describe('client2', () => {
   it('--max-clients N --max-conns M really makes N x M connections (counted at the server)', async () => {
-    const server = await startServer('concurrent-final.js', ['--port', '0']);
+    const server = await startServer('concurrent-final.js', ['--canned', '--port', '0']);
     const r = await client2(server.port, 4, 5);
     expect(r).toMatchObject({ made: 20, failed: 0 });
     const served = await eventually(() => server.stdout().match(/GET \/hello HTTP\/1\.1/g)?.length ?? 0, (n) => n === 20);
@@ -255,7 +255,7 @@ describe('concurrent-final when fork() fails', () => {
       fs.copyFileSync(path.join(DIST, '..', 'build', 'Release', 'forkserve.node'), path.join(dir, 'build', 'Release', 'forkserve.node'));
       fs.chmodSync(dir, 0o755);
       const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
-      const server = await startServer(path.join(dir, 'dist', 'concurrent-final.js'), ['--port', '0', '--quiet'], { runAs: asNobody });
+      const server = await startServer(path.join(dir, 'dist', 'concurrent-final.js'), ['--canned', '--port', '0', '--quiet'], { runAs: asNobody });
       // prlimit on another user's process needs matching uids here (no CAP_SYS_RESOURCE assumed).
       const prlimit = (arg: string) => run(asNobody[0], [...asNobody.slice(1), 'prlimit', '--pid', String(server.pid), arg]);
       expect((await exchange(server.port, REQUEST)).data.toString('latin1')).toBe(CANNED);

@@ -1,0 +1,148 @@
+// One HTTP/1.1 connection in a forked child, with blocking I/O (the child has nothing else to do):
+// read with poll() timeouts, parse with src/http, answer each request with `app`, keep the
+// connection for further requests while keep-alive allows (up to an idle timeout), answer a parse
+// error with its mapped status and close. A head that does not complete within the header timeout
+// (slowloris) gets 408.
+
+import { HttpParseError, statusForParseError } from '../http/errors';
+import { RequestParser, type RequestHead } from '../http/parser';
+import { CONTINUE_100, encodeBody, encodeEnd, errorResponse, serializeHead, type OutgoingHeaders } from '../http/response';
+import { POLLIN, SHUT_WR, isErrno, poll, recv, sendall, shutdown } from '../posix';
+
+export interface SimpleResponse {
+  status: number;
+  headers: OutgoingHeaders;
+  body: Buffer;
+}
+
+/** A request handler for the built-in apps: the whole body in, a whole response out. */
+export type SimpleApp = (head: RequestHead, body: Buffer) => SimpleResponse;
+
+export interface ConnectionOptions {
+  server: string;
+  /** Close an idle keep-alive connection after this long. */
+  keepAliveTimeoutMs: number;
+  /** A request head must arrive completely within this time once it has started (slowloris). */
+  headersTimeoutMs: number;
+  maxBodyBytes: number;
+}
+
+export const KEEP_ALIVE_TIMEOUT_MS = 5000;
+export const HEADERS_TIMEOUT_MS = 10_000;
+
+const READ_SIZE = 64 * 1024;
+
+/** Serves requests on fd until the client leaves, keep-alive ends, a timeout or a parse error. */
+export function serveHttpConnection(fd: number, app: SimpleApp, options: ConnectionOptions): void {
+  const queue: { head: RequestHead; body: Buffer }[] = [];
+  let head: RequestHead | null = null;
+  let body: Buffer[] = [];
+  const parser = new RequestParser(
+    {
+      onHead: (h) => {
+        head = h;
+        body = [];
+        if (h.expectContinue && h.versionMinor >= 1) sendall(fd, CONTINUE_100);
+      },
+      onBody: (chunk) => body.push(Buffer.from(chunk)),
+      onMessageComplete: () => {
+        queue.push({ head: head!, body: Buffer.concat(body) });
+        head = null;
+      },
+    },
+    { maxBodyBytes: options.maxBodyBytes },
+  );
+  const buf = Buffer.allocUnsafe(READ_SIZE);
+  let started = 0; // when the request being read began to arrive (0: waiting between requests)
+  for (;;) {
+    const waitMs = started ? started + options.headersTimeoutMs - Date.now() : options.keepAliveTimeoutMs;
+    if (!readable(fd, Math.max(0, waitMs))) {
+      if (started) refuse(fd, 408, options.server);
+      return; // an idle keep-alive connection is simply closed
+    }
+    const n = receive(fd, buf);
+    if (n <= 0) return; // the client closed (or reset) the connection
+    if (!started) started = Date.now();
+    try {
+      parser.push(buf.subarray(0, n));
+    } catch (err) {
+      if (!(err instanceof HttpParseError)) throw err;
+      refuse(fd, statusForParseError(err.code), options.server);
+      return;
+    }
+    if (queue.length > 0) {
+      for (const req of queue.splice(0)) {
+        if (!respond(fd, req.head, req.body, app, options)) return;
+      }
+      started = parser.idle ? 0 : Date.now();
+    }
+  }
+}
+
+function respond(fd: number, head: RequestHead, body: Buffer, app: SimpleApp, options: ConnectionOptions): boolean {
+  let res: SimpleResponse;
+  try {
+    res = app(head, body);
+  } catch {
+    sendQuietly(fd, errorResponse(500, options.server));
+    return false;
+  }
+  const out = serializeHead(head, { status: res.status, headers: res.headers, contentLength: res.body.length, server: options.server });
+  const parts = [out.bytes, ...encodeBody(out.framing, res.body), ...encodeEnd(out.framing)];
+  if (!sendQuietly(fd, Buffer.concat(parts))) return false;
+  return out.keepAlive;
+}
+
+const LINGER_MS = 500;
+
+/**
+ * Sends an error response, then closes gracefully: our side is shut down first and what the
+ * client still sends is read and dropped for a moment, because closing a socket with unread input
+ * sends a reset that can destroy the response before the client reads it.
+ */
+function refuse(fd: number, status: number, server: string): void {
+  if (!sendQuietly(fd, errorResponse(status, server))) return;
+  try {
+    shutdown(fd, SHUT_WR);
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + LINGER_MS;
+  const sink = Buffer.allocUnsafe(16 * 1024);
+  while (Date.now() < deadline && readable(fd, deadline - Date.now())) {
+    if (receive(fd, sink) <= 0) return;
+  }
+}
+
+function readable(fd: number, timeoutMs: number): boolean {
+  for (;;) {
+    try {
+      return poll([{ fd, events: POLLIN }], Math.ceil(timeoutMs))[0] !== 0;
+    } catch (err) {
+      if (!isErrno(err, 'EINTR')) throw err;
+    }
+  }
+}
+
+function receive(fd: number, buf: Buffer): number {
+  for (;;) {
+    try {
+      return recv(fd, buf, 0, buf.length);
+    } catch (err) {
+      if (isErrno(err, 'EINTR')) continue;
+      if (isErrno(err, 'ECONNRESET', 'ETIMEDOUT')) return 0;
+      throw err;
+    }
+  }
+}
+
+/** Sends, treating a client that went away as the end of the conversation. */
+function sendQuietly(fd: number, data: Buffer): boolean {
+  try {
+    sendall(fd, data);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'EPIPE', 'ECONNRESET')) return false;
+    throw err;
+  }
+}
