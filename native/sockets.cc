@@ -202,56 +202,40 @@ static Napi::Value SockName(const Napi::CallbackInfo& info, bool peer) {
 static Napi::Value Getsockname(const Napi::CallbackInfo& info) { return SockName(info, false); }
 static Napi::Value Getpeername(const Napi::CallbackInfo& info) { return SockName(info, true); }
 
-// read(fd, buffer[, offset[, length]]) -> bytes read (0 at EOF)
-static Napi::Value Read(const Napi::CallbackInfo& info) {
+// The four calls that move bytes between a descriptor and a (buffer, offset, length) slice share
+// their argument handling; `flags` (argument 4) is only read for recv/send.
+template <typename Call>
+static Napi::Value BufferIo(const Napi::CallbackInfo& info, const char* syscall, bool withFlags, Call call) {
   Napi::Env env = info.Env();
   FD_ARG(fd, 0);
   char* data;
   size_t len;
+  int32_t flags = 0;
   if (!ArgBuffer(info, 1, 2, 3, &data, &len)) return env.Undefined();
-  ssize_t n = read(fd, data, len);
-  if (n < 0) return ThrowErrno(env, errno, "read");
+  if (withFlags && info.Length() > 4 && !ArgInt(info, 4, &flags)) return env.Undefined();
+  ssize_t n = call(fd, data, len, flags);
+  if (n < 0) return ThrowErrno(env, errno, syscall);
   return Napi::Number::New(env, static_cast<double>(n));
+}
+
+// read(fd, buffer[, offset[, length]]) -> bytes read (0 at EOF)
+static Napi::Value Read(const Napi::CallbackInfo& info) {
+  return BufferIo(info, "read", false, [](int fd, char* d, size_t l, int) { return read(fd, d, l); });
 }
 
 // write(fd, buffer[, offset[, length]]) -> bytes written
 static Napi::Value Write(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  FD_ARG(fd, 0);
-  char* data;
-  size_t len;
-  if (!ArgBuffer(info, 1, 2, 3, &data, &len)) return env.Undefined();
-  ssize_t n = write(fd, data, len);
-  if (n < 0) return ThrowErrno(env, errno, "write");
-  return Napi::Number::New(env, static_cast<double>(n));
+  return BufferIo(info, "write", false, [](int fd, char* d, size_t l, int) { return write(fd, d, l); });
 }
 
 // recv(fd, buffer, offset, length, flags) -> bytes received
 static Napi::Value Recv(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  FD_ARG(fd, 0);
-  char* data;
-  size_t len;
-  int32_t flags = 0;
-  if (!ArgBuffer(info, 1, 2, 3, &data, &len)) return env.Undefined();
-  if (info.Length() > 4 && !ArgInt(info, 4, &flags)) return env.Undefined();
-  ssize_t n = recv(fd, data, len, flags);
-  if (n < 0) return ThrowErrno(env, errno, "recv");
-  return Napi::Number::New(env, static_cast<double>(n));
+  return BufferIo(info, "recv", true, [](int fd, char* d, size_t l, int f) { return recv(fd, d, l, f); });
 }
 
 // send(fd, buffer, offset, length, flags) -> bytes sent; never raises SIGPIPE.
 static Napi::Value Send(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  FD_ARG(fd, 0);
-  char* data;
-  size_t len;
-  int32_t flags = 0;
-  if (!ArgBuffer(info, 1, 2, 3, &data, &len)) return env.Undefined();
-  if (info.Length() > 4 && !ArgInt(info, 4, &flags)) return env.Undefined();
-  ssize_t n = send(fd, data, len, flags | kSendFlags);
-  if (n < 0) return ThrowErrno(env, errno, "send");
-  return Napi::Number::New(env, static_cast<double>(n));
+  return BufferIo(info, "send", true, [](int fd, char* d, size_t l, int f) { return send(fd, d, l, f | kSendFlags); });
 }
 
 static Napi::Value Shutdown(const Napi::CallbackInfo& info) {

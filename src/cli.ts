@@ -1,6 +1,7 @@
 // Command-line plumbing shared by every entry in src/bin: flags in, usage out, and errors that a
 // user caused (port in use, bad flag, missing file) printed as one line without a stack trace.
 
+import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -86,6 +87,16 @@ export function parseHost(text: string): string {
   if (text === '' || isIP(text)) return text;
   if (text === 'localhost') return '127.0.0.1';
   throw new UsageError(`invalid --host '${text}' (expected a numeric IPv4/IPv6 address or localhost)`);
+}
+
+/** --host and --port of a server entry, checked. */
+export function serverAddress(values: Parsed['values']): { host: string; port: number } {
+  return { host: parseHost(values.host as string), port: parsePort(values.port as string) };
+}
+
+/** A host name or numeric address for a client to connect to, resolved to a numeric address. */
+export async function resolveAddress(host: string): Promise<string> {
+  return isIP(host) ? host : (await lookup(host)).address;
 }
 
 /** A non-negative number from a flag (seconds, counts). */

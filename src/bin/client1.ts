@@ -1,9 +1,7 @@
 // The client side of stage 1: socket + connect (the kernel picks an ephemeral local port, shown with
 // getsockname), send some bytes, one read of the answer, print it.
 
-import * as dns from 'node:dns/promises';
-import * as net from 'node:net';
-import { parseCommand, parsePort, runMain } from '../cli';
+import { parseCommand, parsePort, resolveAddress, runMain } from '../cli';
 import { AF_INET, AF_INET6, SOCK_STREAM, close, connect, getpeername, getsockname, recv, sendall, socket } from '../posix';
 import { say, sayRaw } from '../server/log';
 
@@ -25,7 +23,7 @@ runMain(async () => {
   });
   const host = values.host as string;
   const port = parsePort(values.port as string);
-  const address = net.isIP(host) ? host : (await dns.lookup(host)).address;
+  const address = await resolveAddress(host);
   const fd = socket(address.includes(':') ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
   try {
     connect(fd, address, port);

@@ -3,9 +3,7 @@
 // them all (really M per client: the original left after one). Drives the zombie and EMFILE
 // experiments. Prints a summary: connections made, failures by errno.
 
-import * as dns from 'node:dns/promises';
-import * as net from 'node:net';
-import { parseCommand, parseNumber, parsePort, runMain } from '../cli';
+import { parseCommand, parseNumber, parsePort, resolveAddress, runMain } from '../cli';
 import {
   AF_INET, AF_INET6, SOCK_STREAM, _exit, close, connect, fork, isErrno, pipe, read, sendall, socket, waitpid, write,
 } from '../posix';
@@ -61,7 +59,7 @@ runMain(async () => {
   const clients = parseNumber('max-clients', values['max-clients'] as string, { integer: true, min: 1 });
   const conns = parseNumber('max-conns', values['max-conns'] as string, { integer: true, min: 1 });
   const holdMs = parseNumber('hold', values.hold as string) * 1000;
-  const address = net.isIP(host) ? host : (await dns.lookup(host)).address;
+  const address = await resolveAddress(host);
   const request = Buffer.from(`GET /hello HTTP/1.1\nHost: ${host}:${port}\n\n`, 'latin1');
 
   const [r, w] = pipe();

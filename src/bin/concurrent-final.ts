@@ -5,9 +5,9 @@
 // HTTP/1.1 (keep-alive, parse errors answered with their status); --canned gives the tutorial's
 // 31 bytes instead.
 
-import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseHost, parseNumber, parsePort, runMain } from '../cli';
+import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
 import { GRACEFUL_TIMEOUT_MS, serveForkingEvented } from '../server/forking-evented';
-import { createListener, servingLine } from '../server/listener';
+import { listenAndAnnounce } from '../server/listener';
 import { say } from '../server/log';
 import { answerCanned } from '../server/tutorial';
 import { helloApp, serverHeader } from '../server/hello-app';
@@ -53,8 +53,7 @@ runMain(() => {
     headersTimeoutMs: parseNumber('headers-timeout', values['headers-timeout'] as string) * 1000,
     maxBodyBytes: parseNumber('max-body', values['max-body'] as string, { integer: true }),
   };
-  const listener = createListener({ host: parseHost(values.host as string), port: parsePort(values.port as string), backlog });
-  say(servingLine(listener.port));
+  const listener = listenAndAnnounce({ ...serverAddress(values), backlog });
   serveForkingEvented({
     listener,
     handle: values.canned ? (fd) => answerCanned(fd, { quiet }) : (fd) => serveHttpConnection(fd, helloApp, http),

@@ -3,10 +3,9 @@
 // of the client socket and goes back to accept(). Nobody waits for the children, so each finished
 // child stays a zombie (Z in ps) until the server exits.
 
-import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseHost, parseNumber, parsePort, runMain } from '../cli';
+import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
 import { serveForking } from '../server/forking';
-import { createListener, servingLine } from '../server/listener';
-import { say } from '../server/log';
+import { listenAndAnnounce } from '../server/listener';
 
 const REQUEST_QUEUE_SIZE = 5;
 
@@ -18,7 +17,6 @@ runMain(() => {
     help: { ...SERVER_HELP, sleep: 'seconds each child sleeps after answering (default: 60)' },
   });
   const sleepSeconds = parseNumber('sleep', values.sleep as string);
-  const listener = createListener({ host: parseHost(values.host as string), port: parsePort(values.port as string), backlog: REQUEST_QUEUE_SIZE });
-  say(servingLine(listener.port));
+  const listener = listenAndAnnounce({ ...serverAddress(values), backlog: REQUEST_QUEUE_SIZE });
   serveForking({ listener, reap: 'none', childSleepMs: sleepSeconds * 1000, banner: true });
 });

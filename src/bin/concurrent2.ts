@@ -4,10 +4,9 @@
 // until accept() fails with EMFILE ("Too many open files") and the server dies, as the original
 // did. No reaping either: one zombie per request.
 
-import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseHost, parsePort, runMain } from '../cli';
+import { SERVER_HELP, SERVER_OPTIONS, parseCommand, runMain, serverAddress } from '../cli';
 import { serveForking } from '../server/forking';
-import { createListener, servingLine } from '../server/listener';
-import { say } from '../server/log';
+import { listenAndAnnounce } from '../server/listener';
 
 const REQUEST_QUEUE_SIZE = 5;
 
@@ -18,7 +17,6 @@ runMain(() => {
     options: SERVER_OPTIONS,
     help: SERVER_HELP,
   });
-  const listener = createListener({ host: parseHost(values.host as string), port: parsePort(values.port as string), backlog: REQUEST_QUEUE_SIZE });
-  say(servingLine(listener.port));
+  const listener = listenAndAnnounce({ ...serverAddress(values), backlog: REQUEST_QUEUE_SIZE });
   serveForking({ listener, reap: 'none', keepClientOpen: true, banner: true, retryExhaustion: false });
 });

@@ -4,10 +4,9 @@
 // arrive than children, and the once-per-signal reaper leaves zombies behind.
 // --no-eintr-retry reproduces 3e: the first SIGCHLD that interrupts accept() ends the server.
 
-import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseHost, parseNumber, parsePort, runMain } from '../cli';
+import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
 import { serveForking } from '../server/forking';
-import { createListener, servingLine } from '../server/listener';
-import { say } from '../server/log';
+import { listenAndAnnounce } from '../server/listener';
 
 const REQUEST_QUEUE_SIZE = 1024;
 
@@ -29,7 +28,6 @@ runMain(() => {
     },
   });
   const sleepSeconds = parseNumber('sleep', values.sleep as string);
-  const listener = createListener({ host: parseHost(values.host as string), port: parsePort(values.port as string), backlog: REQUEST_QUEUE_SIZE });
-  say(servingLine(listener.port));
+  const listener = listenAndAnnounce({ ...serverAddress(values), backlog: REQUEST_QUEUE_SIZE });
   serveForking({ listener, reap: 'once', childSleepMs: sleepSeconds * 1000, eintrRetry: !values['no-eintr-retry'] });
 });

@@ -1,9 +1,8 @@
 // Stage 3a (part3/webserver3a.py): stage 1 with a listen backlog of 5. Still one client at a time.
 
-import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseHost, parsePort, runMain } from '../cli';
+import { SERVER_HELP, SERVER_OPTIONS, parseCommand, runMain, serverAddress } from '../cli';
 import { serveIterative } from '../server/iterative';
-import { createListener, servingLine } from '../server/listener';
-import { say } from '../server/log';
+import { listenAndAnnounce } from '../server/listener';
 
 const REQUEST_QUEUE_SIZE = 5;
 
@@ -13,7 +12,6 @@ runMain(() => {
     options: SERVER_OPTIONS,
     help: SERVER_HELP,
   });
-  const listener = createListener({ host: parseHost(values.host as string), port: parsePort(values.port as string), backlog: REQUEST_QUEUE_SIZE });
-  say(servingLine(listener.port));
+  const listener = listenAndAnnounce({ ...serverAddress(values), backlog: REQUEST_QUEUE_SIZE });
   serveIterative({ listener });
 });

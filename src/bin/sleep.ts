@@ -3,10 +3,9 @@
 // not concurrency (with backlog 5, Linux completes 6 queued connections plus the one being served;
 // further SYNs are dropped and retried by the client).
 
-import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseHost, parseNumber, parsePort, runMain } from '../cli';
+import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
 import { serveIterative } from '../server/iterative';
-import { createListener, servingLine } from '../server/listener';
-import { say } from '../server/log';
+import { listenAndAnnounce } from '../server/listener';
 
 const REQUEST_QUEUE_SIZE = 5;
 
@@ -18,7 +17,6 @@ runMain(() => {
     help: { ...SERVER_HELP, sleep: 'seconds to sleep after each response (default: 60)' },
   });
   const sleepSeconds = parseNumber('sleep', values.sleep as string);
-  const listener = createListener({ host: parseHost(values.host as string), port: parsePort(values.port as string), backlog: REQUEST_QUEUE_SIZE });
-  say(servingLine(listener.port));
+  const listener = listenAndAnnounce({ ...serverAddress(values), backlog: REQUEST_QUEUE_SIZE });
   serveIterative({ listener, sleepMs: sleepSeconds * 1000 });
 });

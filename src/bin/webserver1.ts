@@ -2,11 +2,9 @@
 // one read of the request, which is printed, and the same canned response to any bytes at all.
 // One client at a time: the loop blocks in accept().
 
-import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseHost, parsePort, runMain } from '../cli';
-import { acceptClient } from '../server/accept';
-import { createListener, servingLine } from '../server/listener';
-import { say } from '../server/log';
-import { serveCannedAndClose } from '../server/tutorial';
+import { SERVER_HELP, SERVER_OPTIONS, parseCommand, runMain, serverAddress } from '../cli';
+import { serveIterative } from '../server/iterative';
+import { listenAndAnnounce } from '../server/listener';
 
 const BACKLOG = 1;
 
@@ -17,10 +15,6 @@ runMain(() => {
     options: SERVER_OPTIONS,
     help: SERVER_HELP,
   });
-  const listener = createListener({ host: parseHost(values.host as string), port: parsePort(values.port as string), backlog: BACKLOG });
-  say(servingLine(listener.port));
-  for (;;) {
-    const client = acceptClient(listener.fd);
-    serveCannedAndClose(client.fd);
-  }
+  const listener = listenAndAnnounce({ ...serverAddress(values), backlog: BACKLOG });
+  serveIterative({ listener });
 });

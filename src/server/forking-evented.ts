@@ -14,7 +14,7 @@ import { EXHAUSTION_CODES, ACCEPT_RETRY_DELAY_MS } from './accept';
 import { runChild } from './child';
 import type { Listener } from './listener';
 import { say, warn } from './log';
-import { describeExit, installReaper, isCleanExit, reapAll } from './reaper';
+import { describeExit, installReaper, isCleanExit, reapAll, type ChildExit } from './reaper';
 
 export const GRACEFUL_TIMEOUT_MS = 10_000;
 
@@ -71,7 +71,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   setNonBlocking(listener.fd, true);
   prepareFork();
 
-  function childOnExit(e: { pid: number; exitCode: number | null; signal: number | null; status: number; stopped: boolean }): void {
+  function childOnExit(e: ChildExit): void {
     children.delete(e.pid);
     if (!isCleanExit(e)) warn(`Child ${e.pid} ${describeExit(e)}`);
     if (stopping && children.size === 0) finish();

@@ -3,6 +3,7 @@
 import {
   AF_INET, AF_INET6, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, bind, close, getsockname, listen, setsockopt, socket,
 } from '../posix';
+import { say } from './log';
 
 export interface Listener {
   fd: number;
@@ -37,4 +38,11 @@ export function createListener({ host, port, backlog }: ListenOptions): Listener
 /** The start-up line every server prints first; tests and users read the port from it. */
 export function servingLine(port: number): string {
   return `Serving HTTP on port ${port} ...`;
+}
+
+/** createListener(), then the serving line on stdout. */
+export function listenAndAnnounce(options: ListenOptions): Listener {
+  const listener = createListener(options);
+  say(servingLine(listener.port));
+  return listener;
 }

@@ -1,7 +1,7 @@
 // What every tutorial stage does with one connection: one read of at most 1024 bytes, print the
 // request, send the canned 31-byte response, close. (The request's content is ignored.)
 
-import { close, isErrno, recv, sendall } from '../posix';
+import { isErrno, recv, sendall } from '../posix';
 import { sayRaw, warn } from './log';
 
 /** Ruslan's response: bare LF, no headers, the body ends when the connection closes. */
@@ -38,13 +38,4 @@ export function answerCanned(fd: number, { quiet = false } = {}): boolean {
     throw err;
   }
   return true;
-}
-
-/** answerCanned(), then close(fd) whatever happened. */
-export function serveCannedAndClose(fd: number): void {
-  try {
-    answerCanned(fd);
-  } finally {
-    close(fd);
-  }
 }
