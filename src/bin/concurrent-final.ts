@@ -11,7 +11,7 @@ import { listenAndAnnounce } from '../server/listener';
 import { say } from '../server/log';
 import { answerCanned } from '../server/tutorial';
 import { helloApp, serverHeader } from '../server/hello-app';
-import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, serveHttpConnection } from '../server/http-connection';
+import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, serveHttpConnection, warmUpHttpPath } from '../server/http-connection';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 import { SOMAXCONN } from '../posix';
@@ -53,6 +53,7 @@ runMain(() => {
     headersTimeoutMs: parseNumber('headers-timeout', values['headers-timeout'] as string) * 1000,
     maxBodyBytes: parseNumber('max-body', values['max-body'] as string, { integer: true }),
   };
+  if (!values.canned) warmUpHttpPath(helloApp, http);
   const listener = listenAndAnnounce({ ...serverAddress(values), backlog });
   serveForkingEvented({
     listener,

@@ -252,10 +252,10 @@ export class RequestParser {
     while (i < data.length && METHOD[data[i]]) i++;
     if (i === data.length) return;
     if (data[i] !== SP || i === start) this.fail('HPE_INVALID_METHOD', 'invalid character in method', i);
-    i++;
+    const targetStart = ++i;
     while (i < data.length && TARGET[data[i]]) i++;
     if (i === data.length) return;
-    if (data[i] !== SP) this.fail('HPE_INVALID_URL', 'invalid character in request target', i);
+    if (data[i] !== SP || i === targetStart) this.fail('HPE_INVALID_URL', 'invalid character in request target', i);
     const v = i + 1;
     const prefix = 'HTTP/1.';
     for (let k = v; k < data.length && k - v < prefix.length; k++) {

@@ -14,8 +14,14 @@ export const helloApp: SimpleApp = () => ({
 
 let version: string | undefined;
 
-/** "forkserve/<version>", from package.json. */
+/** "forkserve/<version>", from package.json ("forkserve" alone if it cannot be read). */
 export function serverHeader(): string {
-  version ??= (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-  return `forkserve/${version}`;
+  if (version === undefined) {
+    try {
+      version = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      version = '';
+    }
+  }
+  return version ? `forkserve/${version}` : 'forkserve';
 }

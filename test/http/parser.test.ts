@@ -167,3 +167,20 @@ describe('messages', () => {
     expect(() => p.push(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'))).toThrow(HttpParseError);
   });
 });
+
+describe('regressions found by the property tests', () => {
+  it('two spaces after the method fail the same way whole and byte by byte', () => {
+    const input = 'A  /aaa HTTP/1.1\r\nHost: x\r\n\r\n';
+    const byByte = (): string => {
+      const p = new RequestParser({ onHead: () => {}, onMessageComplete: () => {} });
+      try {
+        for (const b of Buffer.from(input)) p.push(Buffer.from([b]));
+      } catch (err) {
+        return (err as HttpParseError).code;
+      }
+      return 'ok';
+    };
+    expect(code(input)).toBe('HPE_INVALID_URL');
+    expect(byByte()).toBe('HPE_INVALID_URL');
+  });
+});

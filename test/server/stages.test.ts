@@ -251,6 +251,7 @@ describe('concurrent-final when fork() fails', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkserve-nproc-'));
     try {
       fs.cpSync(DIST, path.join(dir, 'dist'), { recursive: true });
+      fs.copyFileSync(path.join(DIST, '..', 'package.json'), path.join(dir, 'package.json'));
       fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
       fs.copyFileSync(path.join(DIST, '..', 'build', 'Release', 'forkserve.node'), path.join(dir, 'build', 'Release', 'forkserve.node'));
       fs.chmodSync(dir, 0o755);
