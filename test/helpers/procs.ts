@@ -103,13 +103,17 @@ export interface RunResult {
 
 /** Runs a command to completion, killing it (and failing) after timeoutMs. */
 export function run(cmd: string, args: string[], timeoutMs = 30_000, input?: string): Promise<RunResult> {
-  const proc = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  // No stdin unless there is input: a command that exits first would make writing to it EPIPE.
+  const proc = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   spawned.add(proc);
   let stdout = '';
   let stderr = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   proc.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  proc.stdin!.end(input ?? '');
+  if (input !== undefined) {
+    proc.stdin!.on('error', () => {}); // the command may exit without reading its input
+    proc.stdin!.end(input);
+  }
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
