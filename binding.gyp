@@ -14,6 +14,14 @@
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "conditions": [
+        ["OS=='linux'", {
+          # Bind every symbol at load time, in the parent: otherwise each forked child resolves the
+          # ones only children call (_exit, uv_loop_fork, ...) again and faults in the linker's
+          # tables (measured: 492 -> 450 page faults per request).
+          "ldflags": ["-Wl,-z,now"]
+        }]
+      ],
       "xcode_settings": {
         "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
         "MACOSX_DEPLOYMENT_TARGET": "11.0",
