@@ -16,7 +16,7 @@ namespace forkserve {
 
 struct AddonData {
   Napi::FunctionReference makeError;  // (errno, syscall, message) => PosixError, set by posix.ts
-  Napi::FunctionReference onSignal;   // (deliveriesSinceLastCall, totalDeliveries) => void
+  Napi::FunctionReference onSignal;   // (totalDeliveries) => void
   Napi::FunctionReference onLoopDry;  // () => void, child only: nothing keeps the loop alive
   uv_loop_t* loop = nullptr;
 };

@@ -356,14 +356,19 @@ static double NowUs() {
 
 // fork() -> pid in the parent, 0 in the child; throws { code: 'EAGAIN', syscall: 'fork' } when the
 // kernel refuses or the barrier timed out (forkStats().barrierTimeouts tells which).
+// Parks the threads fork() must quiesce (none of V8's in a child: they do not exist there);
+// counts a timeout, which fork() reports as EAGAIN.
+static bool HoldForFork() {
+  if (Hold(g_inChild ? 0 : g_v8Workers, g_threadpoolThreads, g_barrierTimeoutMs, nullptr)) return true;
+  g_barrierTimeouts++;
+  return false;
+}
+
 static Napi::Value Fork(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double t0 = NowUs();
   bool batch = g_held;
-  if (!batch && !Hold(g_inChild ? 0 : g_v8Workers, g_threadpoolThreads, g_barrierTimeoutMs, nullptr)) {
-    g_barrierTimeouts++;
-    return ThrowErrno(env, EAGAIN, "fork");
-  }
+  if (!batch && !HoldForFork()) return ThrowErrno(env, EAGAIN, "fork");
   double t1 = NowUs();
   MadviseDofork();  // after the barrier: no worker can map a new heap page before fork()
   double t2 = NowUs();
@@ -433,10 +438,7 @@ static Napi::Value ForkSelfCheck(const Napi::CallbackInfo& info) {
 static Napi::Value ForkHold(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (g_held) return env.Undefined();
-  if (!Hold(g_inChild ? 0 : g_v8Workers, g_threadpoolThreads, g_barrierTimeoutMs, nullptr)) {
-    g_barrierTimeouts++;
-    return ThrowErrno(env, EAGAIN, "fork");
-  }
+  if (!HoldForFork()) return ThrowErrno(env, EAGAIN, "fork");
   g_held = true;
   return env.Undefined();
 }

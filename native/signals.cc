@@ -3,8 +3,8 @@
 // The C handler only counts: it saves errno, bumps a lock-free counter, wakes the event loop with
 // uv_async_send (documented async-signal-safe) and restores errno. It may run on any thread (about
 // 1% of SIGCHLDs land on a non-main thread in a Node process). uv_async_send coalesces wake-ups, so
-// JS is told how many kernel deliveries happened since it last looked: the tutorial's lesson that
-// signals coalesce needs the real count, not the number of wake-ups.
+// JS is given the total number of kernel deliveries and compares it with what it has handled: the
+// tutorial's lesson that signals coalesce needs the real count, not the number of wake-ups.
 //
 // Whether a blocking accept() sees EINTR is the caller's choice: SA_RESTART in `flags` or not.
 //
@@ -24,7 +24,6 @@ static std::atomic<uint32_t> g_deliveries{0};
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "the handler needs a lock-free counter");
 static std::atomic<bool> g_asyncReady{false};
 static uv_async_t* g_async = nullptr;
-static uint32_t g_seen = 0;  // deliveries already reported to JS (main thread only)
 
 static void OnSigchld(int) {
   int saved = errno;
@@ -36,11 +35,7 @@ static void OnSigchld(int) {
 static void AsyncOnSignal(uv_async_t* handle) {
   if (!g_asyncReady.load(std::memory_order_acquire)) return;
   Napi::Env env(static_cast<napi_env>(handle->data));
-  uint32_t total = g_deliveries.load(std::memory_order_relaxed);
-  uint32_t delta = total - g_seen;
-  g_seen = total;
-  if (delta == 0) return;
-  CallFromLoop(env, GetData(env)->onSignal, {static_cast<double>(delta), static_cast<double>(total)});
+  CallFromLoop(env, GetData(env)->onSignal, {static_cast<double>(g_deliveries.load(std::memory_order_relaxed))});
 }
 
 enum Disposition { kQuery = -1, kDefault = 0, kIgnore = 1, kHandler = 2 };
@@ -81,7 +76,7 @@ static Napi::Value Sigaction(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// watchSignals(callback): callback(deliveriesSinceLastCall, totalDeliveries) runs on the event
+// watchSignals(callback): callback(totalDeliveries) runs on the event
 // loop after SIGCHLD deliveries. The wake-up handle is unref'd: it never keeps a process alive.
 static Napi::Value WatchSignals(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -98,7 +93,6 @@ static Napi::Value WatchSignals(const Napi::CallbackInfo& info) {
     }
     g_async->data = env;
     uv_unref(reinterpret_cast<uv_handle_t*>(g_async));
-    g_seen = g_deliveries.load();
     g_asyncReady.store(true, std::memory_order_release);
   }
   return env.Undefined();
@@ -158,7 +152,6 @@ void SignalsInChild() {
     sigaction(SIGCHLD, &sa, nullptr);
   }
   g_deliveries.store(0);
-  g_seen = 0;
   CloseAsync();
 }
 

@@ -82,7 +82,7 @@ export interface NativeAddon {
   setrlimit(resource: number, soft: number, hard: number): void;
 
   sigaction(signo: number, disposition: -1 | 0 | 1 | 2, flags?: number): NativeSigaction;
-  watchSignals(callback: (delta: number, total: number) => void): void;
+  watchSignals(callback: (totalDeliveries: number) => void): void;
   unwatchSignals(): void;
   sigchldDeliveries(): number;
   sigprocmask(how: number, signals: number[]): number[];

@@ -292,7 +292,7 @@ export function sigaction(signo: number, action: SignalDisposition, options: Sig
   if (typeof action === 'function') {
     sigchldHandler = action;
     sigchldSeen = native.sigchldDeliveries();
-    native.watchSignals((_delta, total) => dispatchUpTo(total));
+    native.watchSignals(dispatchUpTo);
     native.sigaction(signo, 2, flags);
   } else {
     native.sigaction(signo, action === 'default' ? 0 : 1, flags);

@@ -87,10 +87,15 @@ function respond(fd: number, head: RequestHead, body: Buffer, app: SimpleApp, op
     sendQuietly(fd, errorResponse(500, options.server));
     return false;
   }
-  const out = serializeHead(head, { status: res.status, headers: res.headers, contentLength: res.body.length, server: options.server });
-  const parts = [out.bytes, ...encodeBody(out.framing, res.body), ...encodeEnd(out.framing)];
-  if (!sendQuietly(fd, Buffer.concat(parts))) return false;
+  const out = renderResponse(head, res, options.server);
+  if (!sendQuietly(fd, out.bytes)) return false;
   return out.keepAlive;
+}
+
+/** The whole response on the wire for `res`, and whether the connection stays open after it. */
+function renderResponse(head: RequestHead, res: SimpleResponse, server: string): { bytes: Buffer; keepAlive: boolean } {
+  const out = serializeHead(head, { status: res.status, headers: res.headers, contentLength: res.body.length, server });
+  return { bytes: Buffer.concat([out.bytes, ...encodeBody(out.framing, res.body), ...encodeEnd(out.framing)]), keepAlive: out.keepAlive };
 }
 
 const LINGER_MS = 500;
@@ -171,11 +176,7 @@ export function warmUpHttpPath(app: SimpleApp, options: ConnectionOptions): void
             body = [];
           },
           onBody: (b) => body.push(Buffer.from(b)),
-          onMessageComplete: () => {
-            const res = app(current!, Buffer.concat(body));
-            const out = serializeHead(current!, { status: res.status, headers: res.headers, contentLength: res.body.length, server: options.server });
-            Buffer.concat([out.bytes, ...encodeBody(out.framing, res.body), ...encodeEnd(out.framing)]);
-          },
+          onMessageComplete: () => renderResponse(current!, app(current!, Buffer.concat(body)), options.server),
         },
         { maxBodyBytes: options.maxBodyBytes },
       );

@@ -3,7 +3,7 @@
 // calls _exit()). EAGAIN on a non-blocking stdout pipe is waited out with poll().
 
 import * as fs from 'node:fs';
-import { POLLOUT, isErrno, poll } from '../posix';
+import { POLLOUT, poll } from '../posix';
 
 function writeAllSync(fd: number, text: string): void {
   const buf = Buffer.from(text);
@@ -12,10 +12,10 @@ function writeAllSync(fd: number, text: string): void {
     try {
       off += fs.writeSync(fd, buf, off, buf.length - off);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') poll([{ fd, events: POLLOUT }], 1000);
-      else if (isErrno(err, 'EINTR') || (err as NodeJS.ErrnoException).code === 'EINTR') continue;
-      else if ((err as NodeJS.ErrnoException).code === 'EPIPE') return; // nobody is reading any more
-      else throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') poll([{ fd, events: POLLOUT }], 1000);
+      else if (code === 'EPIPE') return; // nobody is reading any more
+      else if (code !== 'EINTR') throw err;
     }
   }
 }
