@@ -229,11 +229,12 @@ export class RequestParser {
   /** Limits apply before the line is complete, so a peer cannot make us buffer without bound. */
   private checkPartialLine(data: Buffer, pos: number): void {
     const len = data.length - pos;
+    // A CR as the last byte may be the start of CRLF; any other CR is bare.
     const cr = data.indexOf(CR, pos);
-    if (cr !== -1 && cr < data.length - 1) this.fail('HPE_LF_EXPECTED', 'bare CR (not followed by LF)', cr);
+    const bareCr = cr !== -1 && cr < data.length - 1;
+    this.checkLineStart(data, pos, bareCr ? cr : data[data.length - 1] === CR ? data.length - 1 : data.length);
+    if (bareCr) this.fail('HPE_LF_EXPECTED', 'bare CR (not followed by LF)', cr);
     if (this.state === 'head') {
-      if (this.sawRequestLine && (data[pos] === SP || data[pos] === HT)) this.fail('HPE_INVALID_HEADER_TOKEN', 'obsolete line folding', pos);
-      if (!this.sawRequestLine) this.checkPartialRequestLine(data, pos);
       if (!this.sawRequestLine && len > this.options.maxRequestLineBytes) this.fail('HPE_URI_TOO_LONG', 'request line too long', pos);
       if (this.sawRequestLine && len > this.options.maxFieldBytes) this.fail('HPE_HEADER_OVERFLOW', 'header field too long', pos);
       if (this.headBytes + len > this.options.maxHeadBytes) this.fail('HPE_HEADER_OVERFLOW', 'head too large', pos);
@@ -244,26 +245,33 @@ export class RequestParser {
     }
   }
 
-  /** Rejects a request line as soon as its bytes cannot start a valid one (no waiting for LF). */
-  private checkPartialRequestLine(data: Buffer, pos: number): void {
-    let i = pos;
-    while (i < data.length && (data[i] === CR || data[i] === LF)) i++;
-    const start = i;
-    while (i < data.length && METHOD[data[i]]) i++;
-    if (i === data.length) return;
+  /**
+   * Errors visible in data[start, end) of a head line, complete or not: the request line's syntax so
+   * far, or obs-fold. Both the partial-line and the complete-line paths call it before reporting a
+   * bare CR, so every chunking reports the error found at the earliest offset.
+   */
+  private checkLineStart(data: Buffer, start: number, end: number): void {
+    if (this.state !== 'head' || start === end) return;
+    if (this.sawRequestLine) {
+      if (data[start] === SP || data[start] === HT) this.fail('HPE_INVALID_HEADER_TOKEN', 'obsolete line folding', start);
+      return;
+    }
+    let i = start;
+    while (i < end && METHOD[data[i]]) i++;
+    if (i === end) return;
     if (data[i] !== SP || i === start) this.fail('HPE_INVALID_METHOD', 'invalid character in method', i);
     const targetStart = ++i;
-    while (i < data.length && TARGET[data[i]]) i++;
-    if (i === data.length) return;
+    while (i < end && TARGET[data[i]]) i++;
+    if (i === end) return;
     if (data[i] !== SP || i === targetStart) this.fail('HPE_INVALID_URL', 'invalid character in request target', i);
     const v = i + 1;
     const prefix = 'HTTP/1.';
-    for (let k = v; k < data.length && k - v < prefix.length; k++) {
+    for (let k = v; k < end && k - v < prefix.length; k++) {
       if (data[k] === prefix.charCodeAt(k - v)) continue;
       const unsupported = k - v === 5 && isDigit(data[k]);
       this.fail(unsupported ? 'HPE_UNSUPPORTED_VERSION' : 'HPE_INVALID_VERSION', 'invalid HTTP version', k);
     }
-    if (data.length - v > 8 && data[v + 8] !== CR && data[v + 8] !== LF) this.fail('HPE_INVALID_VERSION', 'invalid HTTP version', v + 8);
+    if (end - v > 8) this.fail('HPE_INVALID_VERSION', 'invalid HTTP version', v + 8);
   }
 
   /** Handles the line data[start, lf) and returns the position after it. */
@@ -272,12 +280,14 @@ export class RequestParser {
     const hasCr = end > start && data[end - 1] === CR;
     if (hasCr) end--;
     const cr = data.indexOf(CR, start);
-    if (cr !== -1 && cr < end) this.fail('HPE_LF_EXPECTED', 'bare CR (not followed by LF)', cr);
-    if (this.state === 'head' && !this.sawRequestLine) {
-      if (end > start) this.crlf = hasCr; // the request line sets the message's line ending
-    } else if (hasCr !== this.crlf) {
+    const bareCr = cr !== -1 && cr < end;
+    const setsEnding = this.state === 'head' && !this.sawRequestLine; // the request line sets the message's line ending
+    if (bareCr || (!setsEnding && hasCr !== this.crlf)) {
+      this.checkLineStart(data, start, bareCr ? cr : end); // an earlier error in the line wins
+      if (bareCr) this.fail('HPE_LF_EXPECTED', 'bare CR (not followed by LF)', cr);
       this.fail(this.crlf ? 'HPE_CR_EXPECTED' : 'HPE_LF_EXPECTED', 'a message mixes CRLF and LF line endings', lf);
     }
+    if (setsEnding && end > start) this.crlf = hasCr;
     const next = lf + 1;
     switch (this.state) {
       case 'head':
@@ -357,7 +367,7 @@ export class RequestParser {
     if (sp2 === -1 || sp2 >= end || sp2 === sp1 + 1) this.fail('HPE_INVALID_URL', 'malformed request target', sp1 + 1);
     for (let i = sp1 + 1; i < sp2; i++) if (!TARGET[data[i]]) this.fail('HPE_INVALID_URL', 'invalid character in request target', i);
     // HTTP-version = "HTTP/" DIGIT "." DIGIT, and nothing after it. Checked in the order the bytes
-    // arrive, so a partial line (checkPartialRequestLine) fails with the same code.
+    // arrive, so a partial line (checkLineStart) fails with the same code.
     const v = sp2 + 1;
     const prefixOk = end - v >= 6 && data[v] === 0x48 && data[v + 1] === 0x54 && data[v + 2] === 0x54 && data[v + 3] === 0x50 && data[v + 4] === 0x2f;
     if (!prefixOk || !isDigit(data[v + 5])) this.fail('HPE_INVALID_VERSION', 'invalid HTTP version', v);

@@ -168,19 +168,38 @@ describe('messages', () => {
   });
 });
 
+function byByte(input: string): string {
+  const p = new RequestParser({ onHead: () => {}, onMessageComplete: () => {} });
+  try {
+    for (const b of Buffer.from(input, 'latin1')) p.push(Buffer.from([b]));
+  } catch (err) {
+    return (err as HttpParseError).code;
+  }
+  return 'ok';
+}
+
 describe('regressions found by the property tests', () => {
   it('two spaces after the method fail the same way whole and byte by byte', () => {
     const input = 'A  /aaa HTTP/1.1\r\nHost: x\r\n\r\n';
-    const byByte = (): string => {
-      const p = new RequestParser({ onHead: () => {}, onMessageComplete: () => {} });
-      try {
-        for (const b of Buffer.from(input)) p.push(Buffer.from([b]));
-      } catch (err) {
-        return (err as HttpParseError).code;
-      }
-      return 'ok';
-    };
     expect(code(input)).toBe('HPE_INVALID_URL');
-    expect(byByte()).toBe('HPE_INVALID_URL');
+    expect(byByte(input)).toBe('HPE_INVALID_URL');
+  });
+
+  it('a bare CR in the request line fails the same way whole and byte by byte', () => {
+    const input = 'A\r/ HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n';
+    expect(code(input)).toBe('HPE_LF_EXPECTED');
+    expect(byByte(input)).toBe('HPE_LF_EXPECTED');
+  });
+
+  it('an error before a bare CR wins, whole and byte by byte', () => {
+    const input = 'GET / HTTP/1.1\r\nHost: x\r\n\r\n\0\0\r\0';
+    expect(code(input)).toBe('HPE_INVALID_METHOD');
+    expect(byByte(input)).toBe('HPE_INVALID_METHOD');
+    const fold = 'GET / HTTP/1.1\r\nHost: x\r\n \rb\r\n\r\n';
+    expect(code(fold)).toBe('HPE_INVALID_HEADER_TOKEN');
+    expect(byByte(fold)).toBe('HPE_INVALID_HEADER_TOKEN');
+    const mixedFold = 'GET / HTTP/1.1\r\nHost: x\r\n\t\n\r\n';
+    expect(code(mixedFold)).toBe('HPE_INVALID_HEADER_TOKEN');
+    expect(byByte(mixedFold)).toBe('HPE_INVALID_HEADER_TOKEN');
   });
 });
