@@ -3,23 +3,31 @@
 // event loop (non-blocking listener + SIGCHLD wake-up) so it can also survive running out of
 // descriptors, a refused fork() and shut down cleanly on SIGTERM/SIGINT. Each child speaks real
 // HTTP/1.1 (keep-alive, parse errors answered with their status); --canned gives the tutorial's
-// 31 bytes instead.
+// 31 bytes instead. With `module:export` it hosts an app (Express, Koa, Fastify, Hono ...): the
+// tutorial's webserver3h. The app is loaded once here; each child serves its connection to it, so
+// a bad request or a crashing handler only ends that child.
 
-import { SERVER_HELP, SERVER_OPTIONS, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
+import { SERVER_HELP, SERVER_OPTIONS, UsageError, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
 import { GRACEFUL_TIMEOUT_MS, serveForkingEvented } from '../server/forking-evented';
 import { listenAndAnnounce } from '../server/listener';
 import { say } from '../server/log';
 import { answerCanned } from '../server/tutorial';
 import { helloApp, serverHeader } from '../server/hello-app';
 import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, serveHttpConnection, warmUpHttpPath } from '../server/http-connection';
+import { gatewayHandler, type Interface } from '../gateway';
+import { INTERFACES, describeApp, loadAppSpec, reportAppError } from '../server/gateway-app';
+import { SOMAXCONN, type SocketAddress } from '../posix';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
-import { SOMAXCONN } from '../posix';
 
-runMain(() => {
-  const { values } = parseCommand({
-    summary: 'Stage 3g, the final server: fork per connection, every child reaped, robust under load.',
-    details: 'Burst it (node dist/client2.js --max-clients 128) or load it (ab -n 5000 -c 50): no zombies remain.',
+runMain(async () => {
+  const { values, positionals } = parseCommand({
+    summary: 'Stage 3g, the final server: fork per connection, every child reaped, robust under load.\nWith module:export it serves that app (Express, Koa, Fastify, Hono ...) instead of its hello app (3h).',
+    positionals: '[module:export]',
+    details: [
+      'Burst it (node dist/client2.js --max-clients 128) or load it (ab -n 5000 -c 50): no zombies remain.',
+      'An app: node dist/concurrent-final.js examples/express/app.js:app   (see node dist/webserver2.js --help)',
+    ].join('\n'),
     options: {
       ...SERVER_OPTIONS,
       sleep: { type: 'string', default: '0' },
@@ -30,6 +38,7 @@ runMain(() => {
       'keep-alive-timeout': { type: 'string', default: String(KEEP_ALIVE_TIMEOUT_MS / 1000) },
       'headers-timeout': { type: 'string', default: String(HEADERS_TIMEOUT_MS / 1000) },
       'max-body': { type: 'string', default: String(MAX_BODY_BYTES) },
+      interface: { type: 'string' },
     },
     help: {
       ...SERVER_HELP,
@@ -41,8 +50,15 @@ runMain(() => {
       'keep-alive-timeout': 'seconds an idle keep-alive connection stays open (default: 5)',
       'headers-timeout': 'seconds a request head may take to arrive, else 408 (default: 10)',
       'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
+      interface: 'with an app: node or fetch, how to call it, instead of detecting it',
     },
   });
+  if (positionals.length > 1) throw new UsageError(`one app only (got ${positionals.join(' ')})`);
+  const spec = positionals[0];
+  const forced = values.interface as string | undefined;
+  if (forced !== undefined && !INTERFACES.includes(forced as Interface)) throw new UsageError(`invalid --interface '${forced}' (expected node or fetch)`);
+  if (forced !== undefined && spec === undefined) throw new UsageError('--interface needs an app (module:export)');
+  if (spec !== undefined && values.canned) throw new UsageError('--canned answers without an app; give one or the other');
   const sleepSeconds = parseNumber('sleep', values.sleep as string);
   const backlog = parseNumber('backlog', values.backlog as string, { integer: true, min: 1 });
   const graceSeconds = parseNumber('graceful-timeout', values['graceful-timeout'] as string);
@@ -53,11 +69,19 @@ runMain(() => {
     headersTimeoutMs: parseNumber('headers-timeout', values['headers-timeout'] as string) * 1000,
     maxBodyBytes: parseNumber('max-body', values['max-body'] as string, { integer: true }),
   };
-  if (!values.canned) warmUpHttpPath(helloApp, http);
-  const listener = listenAndAnnounce({ ...serverAddress(values), backlog });
+  const address = serverAddress(values);
+  const app = spec === undefined ? undefined : await loadAppSpec(spec, forced as Interface | undefined);
+  if (!values.canned && !app) warmUpHttpPath(helloApp, http);
+  const listener = listenAndAnnounce({ ...address, backlog });
+  let handle: (fd: number, peer: SocketAddress) => void | Promise<void>;
+  if (app) {
+    say(`Serving ${describeApp(app, spec!)}`);
+    handle = gatewayHandler(app, http, reportAppError);
+  } else if (values.canned) handle = (fd) => void answerCanned(fd, { quiet });
+  else handle = (fd) => serveHttpConnection(fd, helloApp, http);
   serveForkingEvented({
     listener,
-    handle: values.canned ? (fd) => answerCanned(fd, { quiet }) : (fd) => serveHttpConnection(fd, helloApp, http),
+    handle,
     childSleepMs: sleepSeconds * 1000,
     gracefulTimeoutMs: graceSeconds * 1000,
     onStopped: ({ children, killed }) => {

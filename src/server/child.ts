@@ -19,6 +19,41 @@ export function sleepMs(ms: number): void {
   if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * runChild for a handler that finishes later (an app on the event loop): returns at once; the
+ * child closes the client and leaves through _exit() when the handler's promise settles. The
+ * caller must return to the event loop without doing the parent's work.
+ */
+export function runChildAsync({ listenFd, clientFd, handle, sleepMs: pause = 0 }: Omit<ChildOptions, 'handle' | 'banner'> & { handle: (fd: number) => void | Promise<void> }): void {
+  const leave = (code: number): never => {
+    sleepMs(pause);
+    try {
+      close(clientFd);
+    } catch {
+      /* the handler closed it */
+    }
+    return _exit(code);
+  };
+  try {
+    close(listenFd);
+  } catch (err) {
+    warn(`child ${getpid()}: ${(err as Error).message}`);
+    leave(1);
+  }
+  // A microtask: the fork() call that made this child unwinds first (the accept loop sees the flag).
+  queueMicrotask(() => {
+    Promise.resolve()
+      .then(() => handle(clientFd))
+      .then(
+        () => leave(0),
+        (err: unknown) => {
+          warn(`child ${getpid()}: ${(err as Error)?.message ?? String(err)}`);
+          leave(1);
+        },
+      );
+  });
+}
+
 export function runChild({ listenFd, clientFd, handle, sleepMs: pause = 0, banner = false }: ChildOptions): never {
   let code = 0;
   try {

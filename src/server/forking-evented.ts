@@ -11,7 +11,7 @@ import {
   setNonBlocking, shutdown, type SocketAddress,
 } from '../posix';
 import { EXHAUSTION_CODES, ACCEPT_RETRY_DELAY_MS } from './accept';
-import { runChild } from './child';
+import { runChildAsync } from './child';
 import type { Listener } from './listener';
 import { say, warn } from './log';
 import { describeExit, installReaper, isCleanExit, reapAll, type ChildExit } from './reaper';
@@ -44,8 +44,8 @@ function refuse(fd: number): void {
 
 export interface EventedForkingOptions {
   listener: Listener;
-  /** Serves one client in the child (the fd stays open; the child closes it). */
-  handle: (fd: number, peer: SocketAddress) => void;
+  /** Serves one client in the child (the child closes the fd once it returns or its promise settles). */
+  handle: (fd: number, peer: SocketAddress) => void | Promise<void>;
   childSleepMs?: number;
   gracefulTimeoutMs?: number;
   /** Called once the server has stopped and every child is reaped. */
@@ -67,6 +67,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   let backoff: NodeJS.Timeout | undefined;
   let graceTimer: NodeJS.Timeout | undefined;
   let stopPoll: NodeJS.Timeout | undefined;
+  let inChild = false;
 
   setNonBlocking(listener.fd, true);
   prepareFork();
@@ -90,9 +91,11 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
       return;
     }
     if (pid === 0) {
+      inChild = true;
       process.removeListener('SIGTERM', handleTerm);
       process.removeListener('SIGINT', handleTerm);
-      runChild({ listenFd: listener.fd, clientFd: client.fd, handle: (fd) => handle(fd, client), sleepMs: childSleepMs });
+      runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (fd) => handle(fd, client), sleepMs: childSleepMs });
+      return;
     }
     served++;
     children.add(pid);
@@ -127,6 +130,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
         throw err;
       }
       spawnWorker(client);
+      if (inChild) return; // the child serves its client from the event loop
     }
   }
 

@@ -1,0 +1,67 @@
+// Part 2 (part2/webserver2.py): the gateway server. Any framework's app runs on it unmodified:
+// `node dist/webserver2.js examples/express/app.js:app`, as `python webserver2.py djangoapp:app`
+// ran Django. It prints each request line (prefixed "< ") and response line ("> "), so you can see
+// which headers the app wrote (status, Content-Type, body) and which the server added (Date,
+// Server). Iterative: one connection at a time, one request per connection, as in the tutorial.
+
+import { SERVER_HELP, SERVER_OPTIONS, UsageError, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
+import { gatewayHandler, type Interface } from '../gateway';
+import { INTERFACES, describeApp, loadAppSpec, reportAppError } from '../server/gateway-app';
+import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS } from '../server/http-connection';
+import { serverHeader } from '../server/hello-app';
+import { serveIterativeAsync } from '../server/iterative';
+import { listenAndAnnounce } from '../server/listener';
+import { say } from '../server/log';
+import { printTracer } from '../server/trace';
+
+const BACKLOG = 5;
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+runMain(async () => {
+  const { values, positionals } = parseCommand({
+    summary: 'Part 2 of "Let\'s Build A Web Server": the gateway server. Runs an Express, Koa, Fastify or Hono app\n(or any (req, res) listener or fetch handler) unmodified, one connection at a time.',
+    positionals: 'module:export',
+    details: [
+      'The app: a file (CommonJS or ESM) and the name of its export; the export defaults to `app`, then the',
+      "default export. Examples: examples/express/app.js:app   examples/hono/app.mjs   examples/koa/app.js:app",
+      'Detection order: http.Server, Koa, Fastify, (req, res) function, object with fetch(), (request) function.',
+    ].join('\n'),
+    options: {
+      ...SERVER_OPTIONS,
+      interface: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q', default: false },
+      'max-body': { type: 'string', default: String(MAX_BODY_BYTES) },
+    },
+    help: {
+      ...SERVER_HELP,
+      interface: 'node or fetch: how to call the app, instead of detecting it',
+      quiet: 'do not print requests and responses',
+      'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
+    },
+  });
+  if (positionals.length === 0) {
+    process.stderr.write('Provide an app as module:export\n');
+    process.exit(1);
+  }
+  if (positionals.length > 1) throw new UsageError(`one app only (got ${positionals.join(' ')})`);
+  const forced = values.interface as string | undefined;
+  if (forced !== undefined && !INTERFACES.includes(forced as Interface)) throw new UsageError(`invalid --interface '${forced}' (expected node or fetch)`);
+  const address = serverAddress(values);
+  const maxBodyBytes = parseNumber('max-body', values['max-body'] as string, { integer: true });
+  const app = await loadAppSpec(positionals[0], forced as Interface | undefined);
+  const listener = listenAndAnnounce({ ...address, backlog: BACKLOG });
+  say(`Serving ${describeApp(app, positionals[0])}`);
+  const handle = gatewayHandler(
+    app,
+    {
+      server: serverHeader(),
+      keepAlive: false,
+      keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeoutMs: HEADERS_TIMEOUT_MS,
+      maxBodyBytes,
+      trace: values.quiet ? undefined : printTracer(),
+    },
+    reportAppError,
+  );
+  await serveIterativeAsync(listener, handle);
+});

@@ -1,0 +1,249 @@
+// One HTTP/1.1 connection served to an app through the event loop: bytes from the FdSocket go to
+// our parser; each request becomes an Exchange of the app's interface (node listener or fetch);
+// responses go out in request order (pipelining), one exchange writing at a time; keep-alive until
+// the client leaves, an idle timeout or a response that closes. Parse errors get their status
+// (400/413/414/431/501/505), a head that takes too long gets 408, both then a lingering close.
+
+import { HttpParseError, statusForParseError } from '../http/errors';
+import { RequestParser, type HeaderList, type RequestHead } from '../http/parser';
+import { errorResponse } from '../http/response';
+import type { SocketAddress } from '../posix';
+import { FdSocket } from './fd-socket';
+
+export interface GatewayOptions {
+  /** Value of the Server header. */
+  server: string;
+  /** Close an idle keep-alive connection after this long. */
+  keepAliveTimeoutMs: number;
+  /** A request head must arrive completely within this time once it has started (slowloris). */
+  headersTimeoutMs: number;
+  maxBodyBytes: number;
+  /** false: one request per connection, every response closes it (webserver2, like the tutorial). */
+  keepAlive?: boolean;
+  /** Sees each request head and each complete response (webserver2's `<`/`>` lines). */
+  trace?: Tracer;
+}
+
+export interface Tracer {
+  request(head: RequestHead): void;
+  /** The bytes written for one response (possibly cut short), and how many there were in all. */
+  response(bytes: Buffer, total: number): void;
+}
+
+/** What the connection needs from one request/response pair, whatever the app's interface. */
+export interface Exchange {
+  /** A slice of the request body; false asks the connection to stop reading until resumeReading(). */
+  body(chunk: Buffer): boolean;
+  /** The request body ended (trailers, if any). */
+  complete(trailers: HeaderList): void;
+  /** This exchange's turn to write (the responses before it are done). */
+  start(): void;
+  /** The request cannot complete or the connection is gone: tell the app. */
+  abort(): void;
+  /** Stop writing to the socket: the connection answers an error instead. */
+  detach(): void;
+  /** True once response bytes have been handed to the socket. */
+  readonly responseStarted: boolean;
+}
+
+export interface ExchangeContext {
+  socket: FdSocket;
+  server: string;
+  keepAliveTimeoutMs: number;
+  /** false: the response must close the connection. */
+  keepAlive: boolean;
+  /** Starts reading again after body() returned false. */
+  resumeReading(): void;
+  /** The response is completely written; keepAlive false closes the connection after it. */
+  done(keepAlive: boolean): void;
+}
+
+/** Creates the exchange for a request whose head has just been parsed. */
+export type Dialect = (head: RequestHead, context: ExchangeContext) => Exchange;
+
+/** Samples of a response kept for the trace (the head and the start of the body). */
+const TRACE_BYTES = 2048;
+
+/**
+ * Serves HTTP on `fd` (an accepted, connected socket; the connection closes it). The promise
+ * settles when the connection is closed.
+ */
+export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialect, options: GatewayOptions): Promise<void> {
+  return new Promise((resolve) => {
+    let traced: Buffer[] = [];
+    let tracedBytes = 0;
+    let tracedTotal = 0;
+    const trace = options.trace;
+    const socket = new FdSocket(fd, {
+      peer,
+      tap: trace
+        ? (chunk) => {
+            tracedTotal += chunk.length;
+            if (tracedBytes < TRACE_BYTES) {
+              traced.push(chunk.subarray(0, TRACE_BYTES - tracedBytes));
+              tracedBytes += Math.min(chunk.length, TRACE_BYTES - tracedBytes);
+            }
+          }
+        : undefined,
+    });
+    const queue: Exchange[] = []; // in request order; queue[0] writes
+    let receiving: Exchange | null = null; // the exchange whose request body is arriving
+    let noMoreRequests = false;
+    let closing = false;
+    let headTimer: NodeJS.Timeout | undefined;
+    let idleTimer: NodeJS.Timeout | undefined;
+    let pendingError = 0; // status to answer once the responses before it are done
+
+    const parser = new RequestParser(
+      {
+        onHead(head) {
+          clearTimeout(headTimer);
+          headTimer = undefined;
+          trace?.request(head);
+          const exchange = dialect(head, {
+            socket,
+            server: options.server,
+            keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+            keepAlive: options.keepAlive !== false && !head.upgrade,
+            resumeReading: () => {
+              if (!closing) socket.resume();
+            },
+            done: (keepAlive) => finished(exchange, keepAlive),
+          });
+          receiving = exchange;
+          queue.push(exchange);
+          if (head.upgrade) noMoreRequests = true; // what follows is not HTTP; we do not switch protocols
+          if (queue.length === 1) exchange.start();
+        },
+        onBody(chunk) {
+          if (receiving && !receiving.body(chunk)) socket.pause();
+        },
+        onMessageComplete(trailers) {
+          const exchange = receiving;
+          receiving = null;
+          exchange?.complete(trailers);
+          // Reading may have been paused for this body (backpressure); the next request must be read.
+          if (!closing) socket.resume();
+        },
+        onUpgrade() {
+          /* bytes after an Upgrade/CONNECT request: dropped, the connection closes after the response */
+        },
+      },
+      { maxBodyBytes: options.maxBodyBytes },
+    );
+
+    function finished(exchange: Exchange, keepAlive: boolean): void {
+      if (queue[0] !== exchange) return;
+      queue.shift();
+      if (trace) {
+        trace.response(Buffer.concat(traced), tracedTotal);
+        traced = [];
+        tracedBytes = 0;
+        tracedTotal = 0;
+      }
+      if (!keepAlive) {
+        noMoreRequests = true;
+        for (const later of queue.splice(0)) later.abort();
+        closeGracefully();
+        return;
+      }
+      if (queue.length > 0) {
+        queue[0].start();
+        return;
+      }
+      if (pendingError) {
+        answerError(pendingError);
+        return;
+      }
+      if (noMoreRequests) {
+        closeGracefully();
+        return;
+      }
+      if (parser.idle) idleTimer = setTimeout(() => socket.destroy(), options.keepAliveTimeoutMs);
+    }
+
+    function answerError(status: number): void {
+      closing = true;
+      socket.endAndLinger(errorResponse(status, options.server));
+    }
+
+    function closeGracefully(): void {
+      if (closing) return;
+      closing = true;
+      socket.endAndLinger();
+    }
+
+    /** A request that cannot be read further: answer `status` in its place if it has not answered yet. */
+    function fail(status: number): void {
+      clearTimeout(headTimer);
+      noMoreRequests = true;
+      const broken = receiving;
+      receiving = null;
+      if (broken) {
+        queue.splice(queue.indexOf(broken), 1);
+        broken.detach();
+        if (broken.responseStarted) {
+          // Half a response is on the wire already: all we can do is cut the connection.
+          broken.abort();
+          socket.destroy();
+          return;
+        }
+        // The app hears 'aborted' when the socket closes (see 'close' below).
+        socket.once('close', () => broken.abort());
+      }
+      if (queue.length === 0) answerError(status);
+      else pendingError = status;
+    }
+
+    socket.on('data', (chunk: Buffer) => {
+      if (noMoreRequests) return;
+      clearTimeout(idleTimer);
+      idleTimer = undefined;
+      if (parser.idle && !headTimer && receiving === null) {
+        headTimer = setTimeout(() => {
+          headTimer = undefined;
+          fail(408);
+        }, options.headersTimeoutMs);
+      }
+      try {
+        parser.push(chunk);
+      } catch (err) {
+        if (!(err instanceof HttpParseError)) throw err;
+        fail(statusForParseError(err.code));
+      }
+    });
+
+    socket.on('end', () => {
+      // The client has finished sending. A request it left unfinished cannot complete; responses
+      // to complete requests are still written (the client may only have half-closed).
+      clearTimeout(headTimer);
+      clearTimeout(idleTimer);
+      noMoreRequests = true;
+      if (receiving) {
+        const broken = receiving;
+        receiving = null;
+        queue.splice(queue.indexOf(broken), 1);
+        broken.abort();
+        if (queue.length === 0 && !broken.responseStarted) {
+          socket.destroy();
+          return;
+        }
+      }
+      if (queue.length === 0) closeGracefully();
+    });
+
+    socket.on('error', () => {
+      /* the client reset the connection; 'close' follows */
+    });
+
+    socket.once('close', () => {
+      clearTimeout(headTimer);
+      clearTimeout(idleTimer);
+      const left = queue.splice(0);
+      if (receiving && !left.includes(receiving)) left.push(receiving);
+      receiving = null;
+      for (const exchange of left) exchange.abort();
+      resolve();
+    });
+  });
+}

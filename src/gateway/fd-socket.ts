@@ -1,0 +1,260 @@
+// A stream.Duplex over a connected socket descriptor we accepted ourselves: the `socket` that
+// http.IncomingMessage/ServerResponse (and the frameworks on top) talk to. Reading and writing are
+// recv()/send() on the non-blocking fd, woken by uv_poll; it looks enough like a net.Socket for
+// Express, Koa and Fastify (remoteAddress/remotePort, setTimeout, setNoDelay, destroySoon ...).
+//
+// Backpressure both ways comes from the Duplex machinery: recv() only runs while the readable side
+// wants data (_read), and write() returns false while send() cannot keep up.
+
+import { Duplex } from 'node:stream';
+import {
+  FdWatcher, IPPROTO_TCP, SHUT_WR, TCP_NODELAY, UV_READABLE, UV_WRITABLE, close, getsockname, isErrno, recv, send,
+  setNonBlocking, setsockopt, shutdown, type SocketAddress,
+} from '../posix';
+
+const READ_SIZE = 64 * 1024;
+/** After our side has finished, how long to keep reading (and dropping) what the client still sends before closing. */
+export const LINGER_MS = 500;
+
+/** Errors that mean the client went away; they end the stream quietly. */
+const PEER_GONE = ['EPIPE', 'ECONNRESET', 'ETIMEDOUT', 'ENOTCONN'];
+
+export interface FdSocketOptions {
+  /** The peer, as accept() returned it. */
+  peer: SocketAddress;
+  /** Sees every byte written, in order (the gateway's `> ` trace). */
+  tap?: (chunk: Buffer) => void;
+}
+
+export class FdSocket extends Duplex {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly remoteFamily: string;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly connecting = false;
+  readonly pending = false;
+  bytesRead = 0;
+  bytesWritten = 0;
+  /** Set by ServerResponse.assignSocket(); the response currently writing. */
+  _httpMessage: unknown = null;
+
+  private readonly watcher: FdWatcher;
+  private readonly tap?: (chunk: Buffer) => void;
+  private wantRead = false;
+  private outgoing: { data: Buffer; offset: number; callback: (err?: Error | null) => void } | null = null;
+  private watching = 0;
+  private idleMs = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly fd: number, options: FdSocketOptions) {
+    super({ allowHalfOpen: true, decodeStrings: true });
+    const { peer } = options;
+    this.remoteAddress = peer.address;
+    this.remotePort = peer.port;
+    this.remoteFamily = peer.address.includes(':') ? 'IPv6' : 'IPv4';
+    const local = getsockname(fd);
+    this.localAddress = local.address;
+    this.localPort = local.port;
+    this.tap = options.tap;
+    setNonBlocking(fd, true);
+    this.watcher = new FdWatcher(fd, (status, events) => this.onPoll(status, events));
+  }
+
+  /** Like net.Socket: the fd is closed once the stream is destroyed. */
+  get readyState(): string {
+    if (this.destroyed) return 'closed';
+    if (this.readable && this.writable) return 'open';
+    return this.readable ? 'readOnly' : this.writable ? 'writeOnly' : 'closed';
+  }
+
+  address(): { address: string; family: string; port: number } {
+    return { address: this.localAddress, family: this.localAddress.includes(':') ? 'IPv6' : 'IPv4', port: this.localPort };
+  }
+
+  setNoDelay(noDelay = true): this {
+    if (!this.destroyed) setsockopt(this.fd, IPPROTO_TCP, TCP_NODELAY, noDelay ? 1 : 0);
+    return this;
+  }
+
+  /** TCP keep-alive probes are the kernel's business; accepted for compatibility, like a no-op. */
+  setKeepAlive(): this {
+    return this;
+  }
+
+  /** Emits 'timeout' after `ms` without reading or writing (0 turns it off), as net.Socket does. */
+  setTimeout(ms: number, callback?: () => void): this {
+    this.idleMs = ms;
+    if (callback) this.once('timeout', callback);
+    this.touch();
+    return this;
+  }
+
+  ref(): this {
+    this.watcher.ref();
+    return this;
+  }
+
+  unref(): this {
+    this.watcher.unref();
+    return this;
+  }
+
+  /** Finish writing, then close (net.Socket's destroySoon); see _final for the lingering close. */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  /**
+   * Ends our side, then keeps reading and dropping input for up to LINGER_MS until the client
+   * closes: closing a socket with unread input sends a reset, which can destroy the response
+   * before the client has read it.
+   */
+  endAndLinger(data?: Buffer): void {
+    if (this.destroyed) return;
+    this.removeAllListeners('data');
+    this.on('data', () => {});
+    this.on('end', () => this.destroy());
+    const linger = (): void => {
+      this.lingerTimer = setTimeout(() => this.destroy(), LINGER_MS);
+    };
+    if (this.writableFinished) linger();
+    else {
+      this.once('finish', linger);
+      this.end(data);
+    }
+    this.resume();
+  }
+
+  override _read(): void {
+    this.wantRead = true;
+    this.updateWatch();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.sendOrQueue(chunk, callback);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (err?: Error | null) => void): void {
+    this.sendOrQueue(chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk)), callback);
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    try {
+      shutdown(this.fd, SHUT_WR);
+    } catch (err) {
+      if (!isErrno(err, ...PEER_GONE)) return callback(err as Error);
+    }
+    callback();
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.lingerTimer);
+    this.watcher.close();
+    try {
+      close(this.fd);
+    } catch {
+      /* already closed */
+    }
+    const pending = this.outgoing;
+    this.outgoing = null;
+    // A write still waiting for the socket will never complete.
+    pending?.callback(err ?? Object.assign(new Error('socket closed'), { code: 'ERR_STREAM_DESTROYED' }));
+    callback(err && isErrno(err, ...PEER_GONE) ? null : err);
+  }
+
+  private sendOrQueue(data: Buffer, callback: (err?: Error | null) => void): void {
+    this.tap?.(data);
+    this.outgoing = { data, offset: 0, callback };
+    this.flush();
+  }
+
+  /** Sends as much of the pending write as the socket takes; waits for POLLOUT for the rest. */
+  private flush(): void {
+    const out = this.outgoing;
+    if (!out) return;
+    while (out.offset < out.data.length) {
+      let n: number;
+      try {
+        n = send(this.fd, out.data, out.offset, out.data.length - out.offset);
+      } catch (err) {
+        if (isErrno(err, 'EINTR')) continue;
+        if (isErrno(err, 'EAGAIN', 'EWOULDBLOCK')) {
+          this.updateWatch();
+          return;
+        }
+        this.outgoing = null;
+        this.updateWatch();
+        out.callback(err as Error);
+        return;
+      }
+      out.offset += n;
+      this.bytesWritten += n;
+    }
+    this.outgoing = null;
+    this.updateWatch();
+    this.touch();
+    out.callback();
+  }
+
+  private onPoll(status: number, events: number): void {
+    if (this.destroyed) return;
+    if (status < 0) {
+      // The socket is in an error state (a reset): let recv()/send() report which.
+      events = UV_READABLE | UV_WRITABLE;
+    }
+    if (events & UV_WRITABLE && this.outgoing) this.flush();
+    if (events & UV_READABLE && this.wantRead) this.receive();
+  }
+
+  private receive(): void {
+    // One recv() per wake-up: uv_poll is level-triggered, so it wakes us again while data remains.
+    const buf = Buffer.allocUnsafe(READ_SIZE);
+    let n: number;
+    try {
+      n = recv(this.fd, buf);
+    } catch (err) {
+      if (isErrno(err, 'EAGAIN', 'EWOULDBLOCK', 'EINTR')) return;
+      this.destroy(err as Error);
+      return;
+    }
+    this.touch();
+    if (n === 0) {
+      this.wantRead = false;
+      this.updateWatch();
+      this.push(null);
+      return;
+    }
+    this.bytesRead += n;
+    if (!this.push(n < READ_SIZE / 2 ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n))) {
+      this.wantRead = false;
+      this.updateWatch();
+    }
+  }
+
+  private updateWatch(): void {
+    if (this.destroyed) return;
+    const events = (this.wantRead ? UV_READABLE : 0) | (this.outgoing ? UV_WRITABLE : 0);
+    if (events === this.watching) return;
+    this.watching = events;
+    if (events === 0) this.watcher.stop();
+    else this.watcher.start(events);
+  }
+
+  private touch(): void {
+    if (this.idleMs <= 0) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+      return;
+    }
+    if (this.idleTimer) this.idleTimer.refresh();
+    else this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      this.emit('timeout');
+    }, this.idleMs);
+  }
+}

@@ -1,0 +1,254 @@
+// The WHATWG fetch interface: `(Request) => Response | Promise<Response>` (Hono's app.fetch, and
+// most new frameworks). The request body is a ReadableStream fed by our parser (with
+// backpressure); the response is written by src/http/response: Content-Length when the app set
+// it, chunked otherwise (close-delimited for HTTP/1.0). request.signal aborts when the client goes
+// away before the response is complete.
+
+import type { HeaderList, RequestHead } from '../http/parser';
+import { encodeBody, encodeEnd, errorResponse, serializeHead, type Framing, type OutgoingHeaders } from '../http/response';
+import type { Dialect, Exchange, ExchangeContext } from './connection';
+
+export type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+const NO_BODY_METHODS = new Set(['GET', 'HEAD']);
+
+export function fetchDialect(handler: FetchHandler, onError: (err: unknown) => void): Dialect {
+  return (head, context) => new FetchExchange(head, context, handler, onError);
+}
+
+class FetchExchange implements Exchange {
+  private readonly abortController = new AbortController();
+  private readonly response: Promise<Response | null>;
+  private bodyController: ReadableStreamDefaultController<Uint8Array> | null = null;
+  private started = false;
+  private detached = false;
+  private headWritten = false;
+  private finished = false;
+
+  constructor(
+    private readonly head: RequestHead,
+    private readonly context: ExchangeContext,
+    handler: FetchHandler,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    let request: Request;
+    try {
+      request = this.buildRequest();
+    } catch (err) {
+      onError(err);
+      this.response = Promise.resolve(null);
+      return;
+    }
+    this.response = (async () => handler(request))().then(
+      (response) => {
+        if (response instanceof Response) return response;
+        onError(new TypeError(`the fetch handler returned ${describe(response)} instead of a Response`));
+        return null;
+      },
+      (err) => {
+        if (!this.abortController.signal.aborted) onError(err);
+        return null;
+      },
+    );
+  }
+
+  get responseStarted(): boolean {
+    return this.headWritten;
+  }
+
+  body(chunk: Buffer): boolean {
+    const c = this.bodyController;
+    if (!c) return true;
+    c.enqueue(new Uint8Array(chunk));
+    return (c.desiredSize ?? 0) > 0;
+  }
+
+  complete(_trailers: HeaderList): void {
+    try {
+      this.bodyController?.close();
+    } catch {
+      /* the app cancelled the body */
+    }
+    this.bodyController = null;
+  }
+
+  start(): void {
+    if (this.started || this.detached) return;
+    this.started = true;
+    void this.writeResponse();
+  }
+
+  abort(): void {
+    if (this.finished) return;
+    this.finished = true;
+    try {
+      this.bodyController?.error(Object.assign(new Error('the client closed the connection'), { code: 'ECONNRESET' }));
+    } catch {
+      /* already closed */
+    }
+    this.bodyController = null;
+    this.abortController.abort();
+  }
+
+  detach(): void {
+    this.detached = true;
+  }
+
+  private buildRequest(): Request {
+    const { head, context } = this;
+    const headers = new Headers();
+    for (const [name, value] of head.headers) headers.append(name, value);
+    const host = headers.get('host') ?? `${context.socket.localAddress}:${context.socket.localPort}`;
+    const url = /^https?:\/\//i.test(head.target) ? head.target : `http://${host}${head.target.startsWith('/') ? '' : '/'}${head.target === '*' ? '' : head.target}`;
+    const init: RequestInit & { duplex?: 'half' } = { method: head.method, headers, signal: this.abortController.signal };
+    if (!NO_BODY_METHODS.has(head.method) && (head.chunked || (head.contentLength ?? 0) > 0)) {
+      init.body = new ReadableStream<Uint8Array>(
+        {
+          start: (controller) => {
+            this.bodyController = controller;
+          },
+          pull: () => context.resumeReading(),
+        },
+        { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength },
+      );
+      init.duplex = 'half';
+    }
+    return new Request(url, init);
+  }
+
+  private async writeResponse(): Promise<void> {
+    const response = await this.response;
+    if (this.finished || this.detached) return;
+    const { socket, server } = this.context;
+    if (!response) {
+      this.headWritten = true;
+      socket.write(errorResponse(500, server));
+      this.end(false);
+      return;
+    }
+    const { head } = this;
+    const headers: OutgoingHeaders = [];
+    let contentLength: number | null = null;
+    for (const [name, value] of response.headers) {
+      if (name === 'set-cookie') continue;
+      if (name === 'content-length') {
+        const n = Number(value);
+        if (/^\d+$/.test(value) && Number.isSafeInteger(n)) contentLength = n;
+        continue;
+      }
+      headers.push([name, value]);
+    }
+    for (const cookie of response.headers.getSetCookie()) headers.push(['set-cookie', cookie]);
+    // No body: length 0, except for HEAD, where the length would be the GET response's (unknown here).
+    if (response.body === null && contentLength === null && head.method !== 'HEAD') contentLength = 0;
+    // A body that is already complete (new Response('text'), JSON) gets a Content-Length rather
+    // than chunked framing: read what is ready without waiting.
+    let reader: ReadableStreamDefaultReader<Uint8Array> | null = response.body?.getReader() ?? null;
+    let ready: Uint8Array[] = [];
+    let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+    if (reader && contentLength === null) {
+      const early = await readReady(reader);
+      if (this.finished) return void reader.cancel().catch(() => {});
+      ready = early.chunks;
+      pending = early.pending;
+      if (early.done) {
+        contentLength = ready.reduce((n, c) => n + c.byteLength, 0);
+        reader = null;
+      }
+    }
+    let out: { bytes: Buffer; framing: Framing; keepAlive: boolean };
+    try {
+      out = serializeHead(head, { status: response.status, reason: response.statusText || undefined, headers, contentLength, server, close: !this.context.keepAlive });
+    } catch (err) {
+      this.onError(err);
+      this.headWritten = true;
+      socket.write(errorResponse(500, server));
+      this.end(false);
+      return;
+    }
+    this.headWritten = true;
+    socket.write(out.bytes);
+    if (out.framing === 'none') {
+      void reader?.cancel().catch(() => {});
+      this.end(out.keepAlive);
+      return;
+    }
+    let written = 0;
+    try {
+      for (;;) {
+        let value: Uint8Array;
+        if (ready.length > 0) value = ready.shift()!;
+        else {
+          if (!reader) break;
+          const next = await (pending ?? reader.read());
+          pending = undefined;
+          if (this.finished) return void reader.cancel().catch(() => {});
+          if (next.done) break;
+          value = next.value;
+        }
+        if (value.byteLength === 0) continue;
+        written += value.byteLength;
+        if (contentLength !== null && written > contentLength) throw new Error(`the response body is longer than its Content-Length (${contentLength})`);
+        let ok = true;
+        for (const piece of encodeBody(out.framing, Buffer.from(value.buffer, value.byteOffset, value.byteLength))) ok = socket.write(piece);
+        if (!ok) await drained(socket);
+      }
+    } catch (err) {
+      if (this.finished) return;
+      // Half a response is on the wire: the only honest signal left is to cut the connection.
+      this.onError(err);
+      this.finished = true;
+      socket.destroy();
+      return;
+    }
+    if (contentLength !== null && written < contentLength) {
+      this.onError(new Error(`the response body is shorter than its Content-Length (${written} < ${contentLength})`));
+      this.finished = true;
+      socket.destroy();
+      return;
+    }
+    for (const piece of encodeEnd(out.framing)) socket.write(piece);
+    this.end(out.keepAlive);
+  }
+
+  private end(keepAlive: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.bodyController = null;
+    const { socket } = this.context;
+    // done() once the bytes are on their way, so the responses after this one stay in order.
+    if (socket.writableNeedDrain) socket.once('drain', () => this.context.done(keepAlive));
+    else this.context.done(keepAlive);
+  }
+}
+
+const PENDING = Symbol('pending');
+
+/** The chunks a reader can give without waiting, and whether the stream ended among them. */
+async function readReady(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<{ chunks: Uint8Array[]; done: boolean; pending?: Promise<ReadableStreamReadResult<Uint8Array>> }> {
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < 64; i++) {
+    const read = reader.read();
+    // Already settled (or settling within a microtask or two) -> its result; otherwise it would block.
+    const result = await Promise.race([read, new Promise<typeof PENDING>((resolve) => setImmediate(resolve, PENDING))]);
+    // Would block: keep the read in flight, its chunk comes first once the body continues.
+    if (result === PENDING) return { chunks, done: false, pending: read };
+    if (result.done) return { chunks, done: true };
+    chunks.push(result.value);
+  }
+  return { chunks, done: false };
+}
+
+function drained(socket: { once(event: string, fn: () => void): unknown; destroyed: boolean }): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) return resolve();
+    socket.once('drain', resolve);
+    socket.once('close', resolve);
+  });
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return `an object (${(value as object).constructor?.name ?? 'Object'})`;
+  return typeof value;
+}

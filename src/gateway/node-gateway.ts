@@ -1,0 +1,173 @@
+// The node:http interface: a `(req, res)` listener gets a real http.IncomingMessage and a real
+// http.ServerResponse, as node:http's own server would hand it (Express, Connect, Koa's
+// app.callback(), Fastify's routing rely on their prototypes). Our parser fills the request; the
+// response serialises itself and writes to our FdSocket. Mirrors the wiring of node:http's
+// parserOnIncoming/resOnFinish: keep-alive, Expect: 100-continue, 'aborted'/'close' on the
+// request, 'finish'/'close' on the response, 'drain' for backpressure.
+
+import { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestHead, HeaderList } from '../http/parser';
+import type { Dialect, Exchange, ExchangeContext } from './connection';
+import type { FdSocket } from './fd-socket';
+
+export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+/** The parts of IncomingMessage/OutgoingMessage that node:http's server uses and we must too. */
+interface InternalRequest extends IncomingMessage {
+  _addHeaderLines(headers: string[], n: number): void;
+  _dump(): void;
+  _consuming: boolean;
+  _readableState: { resumeScheduled: boolean };
+}
+interface InternalResponse extends ServerResponse {
+  shouldKeepAlive: boolean;
+  _keepAliveTimeout: number;
+  _last: boolean;
+  _closed: boolean;
+  _expect_continue: boolean;
+  detachSocket(socket: unknown): void;
+  assignSocket(socket: unknown): void;
+}
+
+const CONTINUE_RE = /(?:^|\W)100-continue(?:$|\W)/i;
+
+// OutgoingMessage remembers "write() returned false" under a private symbol; node:http's server
+// clears it when the socket drains, and so must we, or a later pipe() into the response would
+// wait for a 'drain' that never comes.
+const kNeedDrain = Object.getOwnPropertySymbols(new ServerResponse(new IncomingMessage(null as never))).find(
+  (s) => s.description === 'kNeedDrain',
+);
+
+function flatten(headers: HeaderList): string[] {
+  const flat: string[] = [];
+  for (const [name, value] of headers) flat.push(name, value);
+  return flat;
+}
+
+/** A function that returns the listener for a request, or a fixed one (see app.ts). */
+export function nodeDialect(listener: NodeListener, onError: (err: unknown) => void): Dialect {
+  return (head, context) => new NodeExchange(head, context, listener, onError);
+}
+
+class NodeExchange implements Exchange {
+  private readonly req: InternalRequest;
+  private readonly res: InternalResponse;
+  private readonly socket: FdSocket;
+  private detached = false;
+  private started = false;
+
+  constructor(
+    head: RequestHead,
+    private readonly context: ExchangeContext,
+    listener: NodeListener,
+    onError: (err: unknown) => void,
+  ) {
+    const socket = (this.socket = context.socket);
+    const req = (this.req = new IncomingMessage(socket as never) as InternalRequest);
+    req.method = head.method;
+    req.url = head.target;
+    req.httpVersionMajor = head.versionMajor;
+    req.httpVersionMinor = head.versionMinor;
+    req.httpVersion = `${head.versionMajor}.${head.versionMinor}`;
+    const flat = flatten(head.headers);
+    req._addHeaderLines(flat, flat.length);
+    // (node 20 takes options as a second argument; its type declaration does not say so)
+    const Response = ServerResponse as unknown as new (req: IncomingMessage, options: { highWaterMark: number }) => InternalResponse;
+    const res = (this.res = new Response(req, { highWaterMark: socket.writableHighWaterMark }));
+    res.shouldKeepAlive = head.keepAlive && context.keepAlive;
+    res._keepAliveTimeout = context.keepAliveTimeoutMs;
+    res.setHeader('Server', context.server);
+    res.on('finish', () => this.onFinish());
+
+    const expect = req.headers.expect;
+    if (expect !== undefined && head.versionMinor >= 1 && head.versionMajor === 1) {
+      if (!CONTINUE_RE.test(expect)) {
+        res.writeHead(417);
+        res.end();
+        return;
+      }
+      res._expect_continue = true;
+      res.writeContinue();
+    }
+    try {
+      listener(req, res);
+    } catch (err) {
+      onError(err);
+      if (!res.headersSent) {
+        res.statusCode = 500;
+        res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+        res.end('Internal Server Error\n');
+      } else {
+        socket.destroy();
+      }
+    }
+  }
+
+  get responseStarted(): boolean {
+    return this.started && this.res.headersSent;
+  }
+
+  body(chunk: Buffer): boolean {
+    return this.req.push(chunk);
+  }
+
+  complete(trailers: HeaderList): void {
+    const { req } = this;
+    req.complete = true;
+    if (trailers.length > 0) {
+      const flat = flatten(trailers);
+      req._addHeaderLines(flat, flat.length);
+    }
+    req.push(null);
+  }
+
+  start(): void {
+    if (this.detached) return;
+    this.started = true;
+    this.socket.on('drain', this.onDrain);
+    this.res.assignSocket(this.socket);
+  }
+
+  abort(): void {
+    const { req, res } = this;
+    if (!req.destroyed) req.destroy(); // 'aborted' if the body was not complete, then 'close'
+    if (!this.started && !res.writableFinished) emitClose(res);
+  }
+
+  detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.release();
+  }
+
+  private readonly onDrain = (): void => {
+    const res = this.res as unknown as Record<symbol, boolean>;
+    if (kNeedDrain && res[kNeedDrain] && !this.res.writableEnded) {
+      res[kNeedDrain] = false;
+      this.res.emit('drain');
+    }
+  };
+
+  private release(): void {
+    this.socket.removeListener('drain', this.onDrain);
+    if (this.started && this.socket._httpMessage === this.res) this.res.detachSocket(this.socket);
+  }
+
+  private onFinish(): void {
+    const { req, res } = this;
+    // Nobody read the body: pull it off the wire so the next request can be parsed.
+    if (!req._consuming && !req._readableState.resumeScheduled) req._dump();
+    if (this.detached) return;
+    this.release();
+    process.nextTick(emitClose, res);
+    this.context.done(!res._last);
+  }
+}
+
+function emitClose(res: InternalResponse): void {
+  if (!res._closed) {
+    res.destroyed = true;
+    res._closed = true;
+    res.emit('close');
+  }
+}
