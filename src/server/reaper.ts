@@ -54,7 +54,9 @@ export function installReaper(policy: ReapPolicy, { restart, onExit }: ReaperOpt
   );
 }
 
-const signalNames = new Map(Object.entries(os.constants.signals).map(([name, n]) => [n as number, name]));
+// The first name wins where numbers have aliases (SIGABRT before SIGIOT, SIGCHLD before SIGCLD).
+const signalNames = new Map<number, string>();
+for (const [name, n] of Object.entries(os.constants.signals)) if (!signalNames.has(n)) signalNames.set(n, name);
 
 export function signalName(signo: number): string {
   return signalNames.get(signo) ?? `signal ${signo}`;

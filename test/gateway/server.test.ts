@@ -1,0 +1,204 @@
+// The gateway from the outside: how webserver2 and concurrent-final find an app and report what
+// is wrong with it, the tutorial's "< / >" trace, and how a hosted app's failures stay contained
+// (malformed requests, crashing handlers, slow or absent readers). Servers run as throw-away
+// processes; children and memory are read from ps and /proc.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { exchange } from '../helpers/net';
+import { FIXTURES, ROOT, childStates, killAll, run, sleep, startServer } from '../helpers/procs';
+
+afterEach(killAll);
+
+const APPS = path.join(FIXTURES, 'apps');
+const EXPRESS = path.join(ROOT, 'examples', 'express', 'app.js');
+const node = (entry: string, ...args: string[]) => run(process.execPath, [path.join(ROOT, 'dist', entry), ...args], 20_000);
+
+function oneLineError(r: { code: number | null; stderr: string }, code: number): string {
+  expect(r.code, r.stderr).toBe(code);
+  expect(r.stderr).not.toMatch(/^\s+at /m); // no stack trace for a user's mistake
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  return r.stderr;
+}
+
+describe('finding the app: module:export', () => {
+  it('webserver2 without an app prints the usage line and exits 1', async () => {
+    const r = await node('webserver2.js', '--port', '0');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('Provide an app as module:export\n');
+  });
+
+  it.each([
+    ['a missing module', ['no/such/app.js'], /cannot find module 'no\/such\/app\.js' \(tried .*no\/such\/app\.js, .*no\/such\/app\.js\.js/],
+    ['a missing export', [`${EXPRESS}:nope`], /has no export 'nope' \(it exports: app/],
+    ['an export that is a number', [`${APPS}/not-an-app.js:app`], /export 'app' is number, not an app/],
+    ['an object without fetch()', [`${APPS}/not-an-app.js:thing`], /export 'thing' is not an app: an object without fetch\(\)/],
+    ['null', [`${APPS}/not-an-app.js:nothing`], /export 'nothing' is null, not an app/],
+    ['a module that throws while loading', [`${APPS}/throws-on-load.js`], /cannot load .*throws-on-load\.js: cannot start: missing config/],
+    ['--interface node on a fetch object', ['--interface', 'node', path.join(ROOT, 'examples', 'fetch', 'app.mjs')], /is not a \(req, res\) listener/],
+  ])('%s: one line naming what was tried, exit 1', async (_name, args, message) => {
+    for (const entry of ['webserver2.js', 'concurrent-final.js']) {
+      const r = await node(entry, '--port', '0', ...args);
+      expect(oneLineError(r, 1)).toMatch(message);
+      expect(r.stdout, 'nothing is served').toBe('');
+    }
+  });
+
+  it('usage mistakes exit 2: a bad --interface, --interface or --canned with/without an app, two apps', async () => {
+    expect(oneLineError(await node('webserver2.js', '--interface', 'wsgi', EXPRESS), 2)).toContain("invalid --interface 'wsgi' (expected node or fetch)");
+    expect(oneLineError(await node('concurrent-final.js', '--interface', 'node'), 2)).toContain('--interface needs an app');
+    expect(oneLineError(await node('concurrent-final.js', '--canned', EXPRESS), 2)).toContain('--canned answers without an app');
+    expect(oneLineError(await node('webserver2.js', EXPRESS, EXPRESS), 2)).toContain('one app only');
+  });
+
+  it('serves an http.Server, a Promise of an app, and a 2-parameter fetch handler with --interface fetch', async () => {
+    const cases: [string[], RegExp][] = [
+      [[`${APPS}/http-server.js:server`], /from an http\.Server: GET \/x\?y=1/],
+      [[`${APPS}/promised.js`], /built asynchronously/],
+      [['--interface', 'fetch', `${APPS}/fetch-with-env.mjs`], /fetch handler, \/x, env: undefined/],
+    ];
+    for (const [args, body] of cases) {
+      for (const entry of ['webserver2.js', 'concurrent-final.js']) {
+        const server = await startServer(entry, ['--port', '0', '--quiet', ...args]);
+        const r = await run('curl', ['-sS', '-m', '5', `http://127.0.0.1:${server.port}/x?y=1`], 10_000);
+        expect(r.stdout, `${entry} ${args.join(' ')}: ${r.stderr}`).toMatch(body);
+        server.kill();
+      }
+    }
+  });
+
+  it('reports what it serves on the second line', async () => {
+    const server = await startServer('webserver2.js', ['--port', '0', '--quiet', path.join(ROOT, 'examples', 'hono', 'app.mjs')]);
+    await sleep(100);
+    expect(server.stdout().split('\n')[1]).toMatch(/^Serving .*examples\/hono\/app\.mjs \(Hono, fetch interface\)$/);
+  });
+});
+
+describe('webserver2 prints the conversation, as the tutorial does', () => {
+  it('request lines with "< ", response lines with "> ": the app\'s headers, then Date and Server', async () => {
+    const server = await startServer('webserver2.js', ['--port', '0', `${EXPRESS}:app`]);
+    const r = await run('curl', ['-sS', '-i', '-m', '5', `http://127.0.0.1:${server.port}/hello`], 10_000);
+    expect(r.stdout).toMatch(/\r\n\r\nHello world from Express!$/);
+    await sleep(200);
+    const out = server.stdout();
+    expect(out).toContain('< GET /hello HTTP/1.1\n');
+    expect(out).toMatch(/< Host: 127\.0\.0\.1:\d+\n/);
+    expect(out).toContain('> HTTP/1.1 200 OK\n');
+    expect(out).toContain('> X-Powered-By: Express\n');
+    expect(out).toContain('> Content-Type: text/plain; charset=utf-8\n');
+    expect(out).toMatch(/> Date: \w{3}, \d{2} \w{3} \d{4} [\d:]{8} GMT\n/);
+    expect(out).toMatch(/> Server: forkserve\/\d+\.\d+\.\d+\n/);
+    expect(out).toContain('>\n> Hello world from Express!\n');
+    // --quiet: nothing but the two start-up lines
+    const quiet = await startServer('webserver2.js', ['--port', '0', '--quiet', `${EXPRESS}:app`]);
+    await run('curl', ['-sS', '-m', '5', `http://127.0.0.1:${quiet.port}/hello`], 10_000);
+    await sleep(200);
+    expect(quiet.stdout().trim().split('\n')).toHaveLength(2);
+  });
+});
+
+async function onlyChild(pid: number): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const kids = await childStates(pid);
+    if (kids.length === 1) return kids[0].pid;
+    await sleep(20);
+  }
+  throw new Error('no single child appeared');
+}
+
+function rssKb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+}
+
+describe('a hosted app fails alone (concurrent-final, a fork per connection)', () => {
+  it('a malformed request gets 400 from the server, not the app; the next one is served', async () => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', `${EXPRESS}:app`]);
+    const bad = await exchange(server.port, 'GET /hello HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n');
+    expect(bad.data.toString('latin1')).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    const smuggle = await exchange(server.port, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+    expect(smuggle.data.toString('latin1')).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    const good = await exchange(server.port, 'GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(good.data.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nHello world from Express!$/);
+  });
+
+  it('pipelined requests are answered in order on one connection (node and fetch interfaces)', async () => {
+    for (const app of [`${EXPRESS}:app`, path.join(ROOT, 'examples', 'hono', 'app.mjs')]) {
+      const server = await startServer('concurrent-final.js', ['--port', '0', '--keep-alive-timeout', '0.3', app]);
+      const req = (p: string) => `GET ${p} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      const r = await exchange(server.port, req('/stream') + req('/hello') + req('/query?n=1'));
+      const text = r.data.toString('latin1');
+      expect(text.match(/HTTP\/1\.1 200 OK/g), app).toHaveLength(3);
+      const order = ['chunk 4', 'Hello world from', '{"query":{"n":"1"}}'].map((s) => text.indexOf(s));
+      expect(order.every((at, i) => at > 0 && (i === 0 || at > order[i - 1])), `${app}: ${text}`).toBe(true);
+    }
+  });
+
+  it('a handler that crashes or aborts ends only its child; the server logs it and serves on', async () => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', `${APPS}/troubled.js`]);
+    const crash = await exchange(server.port, 'GET /crash HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(crash.data.length, 'no response from a crashed child').toBe(0);
+    expect(crash.endMs, 'the connection is closed, not left hanging').not.toBeNull();
+    const abort = await exchange(server.port, 'GET /abort HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(abort.endMs).not.toBeNull();
+    const ok = await exchange(server.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(ok.data.toString('latin1')).toMatch(/\r\n\r\nok\n$/);
+    for (let i = 0; i < 100 && !/SIGABRT/.test(server.stderr()); i++) await sleep(50);
+    expect(server.stderr()).toContain('an asynchronous crash in a handler');
+    expect(server.stderr()).toMatch(/Child \d+ exited with code 1/);
+    expect(server.stderr()).toMatch(/Child \d+ was killed by SIGABRT/);
+    expect(await childStates(server.pid), 'no zombies').toEqual([]);
+  });
+
+  it.each([
+    ['node', `${APPS}/troubled.js`],
+    ['fetch', `${APPS}/big-fetch.mjs`],
+  ])('backpressure (%s interface): a 64 MiB response to a client that does not read stays out of memory', async (_kind, app) => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', app]);
+    const s = net.connect(server.port, '127.0.0.1');
+    s.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+    s.pause(); // read nothing
+    const child = await onlyChild(server.pid);
+    await sleep(300);
+    const before = rssKb(child);
+    await sleep(1200);
+    const after = rssKb(child);
+    // Without backpressure the whole 64 MiB would be produced and queued within this second.
+    expect(after - before, `child RSS ${before} -> ${after} kB`).toBeLessThan(16 * 1024);
+    // Then read it all: every byte arrives.
+    let got = 0;
+    const done = new Promise<void>((resolve) => s.on('end', resolve).on('close', resolve));
+    s.on('data', (d: Buffer) => {
+      got += d.length;
+      if (got >= 64 * 1024 * 1024) s.end();
+    });
+    s.resume();
+    await done;
+    expect(got).toBeGreaterThanOrEqual(64 * 1024 * 1024);
+  });
+
+  it('backpressure on the request body: an app that does not read it stops the upload in the kernel', async () => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', '--max-body', String(128 * 1024 * 1024), `${APPS}/troubled.js`]);
+    const s = net.connect(server.port, '127.0.0.1');
+    const total = 64 * 1024 * 1024;
+    s.write(`POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: ${total}\r\n\r\n`);
+    const chunk = Buffer.alloc(1024 * 1024, 'y');
+    let queued = 0;
+    const pump = (): void => {
+      while (queued < total && s.write(chunk)) queued += chunk.length;
+    };
+    s.on('drain', () => {
+      queued += chunk.length;
+      pump();
+    });
+    pump();
+    const child = await onlyChild(server.pid);
+    await sleep(300);
+    const before = rssKb(child);
+    await sleep(900);
+    const after = rssKb(child);
+    expect(after - before, `child RSS ${before} -> ${after} kB`).toBeLessThan(16 * 1024);
+    expect(s.bytesWritten, 'the client could not push the whole body').toBeLessThan(total / 2);
+    s.destroy();
+  });
+});
