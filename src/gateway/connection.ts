@@ -214,22 +214,15 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
     });
 
     socket.on('end', () => {
-      // The client has finished sending. A request it left unfinished cannot complete; responses
-      // to complete requests are still written (the client may only have half-closed).
+      // The client has finished sending. Like node:http (httpAllowHalfOpen false), this ends the
+      // requests in flight: a client that closed cannot read their answers, so the app hears
+      // 'aborted'/'close' (node) or its signal fires (fetch) now, not at its next write.
       clearTimeout(headTimer);
       clearTimeout(idleTimer);
       noMoreRequests = true;
-      if (receiving) {
-        const broken = receiving;
-        receiving = null;
-        queue.splice(queue.indexOf(broken), 1);
-        broken.abort();
-        if (queue.length === 0 && !broken.responseStarted) {
-          socket.destroy();
-          return;
-        }
-      }
-      if (queue.length === 0) closeGracefully();
+      if (closing) return; // lingering after our answer: the client's EOF is what we wait for
+      if (queue.length === 0 && receiving === null) closeGracefully();
+      else socket.destroy();
     });
 
     socket.on('error', () => {

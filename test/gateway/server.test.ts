@@ -75,6 +75,26 @@ describe('finding the app: module:export', () => {
   });
 });
 
+describe('a client that leaves is noticed at once, not at the next write', () => {
+  it.each([
+    ['node', `${APPS}/watcher.mjs:node`, /node: req aborted\n[\s\S]*node: res close, finished=false\n/],
+    ['fetch', `${APPS}/watcher.mjs`, /fetch: signal aborted\n/],
+  ])('%s interface: the app hears it while its response is pending', async (_kind, app, heard) => {
+    for (const entry of ['webserver2.js', 'concurrent-final.js']) {
+      const server = await startServer(entry, ['--port', '0', '--quiet', app]);
+      const s = net.connect(server.port, '127.0.0.1', () => s.write('GET /wait HTTP/1.1\r\nHost: x\r\n\r\n'));
+      await sleep(300);
+      s.destroy();
+      for (let i = 0; i < 40 && !heard.test(server.stderr()); i++) await sleep(50);
+      expect(server.stderr(), entry).toMatch(heard);
+      // and the server goes on: webserver2 (one connection at a time) is free again
+      const r = await run('curl', ['-sS', '-m', '5', `http://127.0.0.1:${server.port}/`], 10_000);
+      expect(r.stdout, entry).toBe('ok\n');
+      server.kill();
+    }
+  });
+});
+
 describe('webserver2 prints the conversation, as the tutorial does', () => {
   it('request lines with "< ", response lines with "> ": the app\'s headers, then Date and Server', async () => {
     const server = await startServer('webserver2.js', ['--port', '0', `${EXPRESS}:app`]);
@@ -120,6 +140,17 @@ describe('a hosted app fails alone (concurrent-final, a fork per connection)', (
     expect(smuggle.data.toString('latin1')).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     const good = await exchange(server.port, 'GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(good.data.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nHello world from Express!$/);
+  });
+
+  it('timeouts: a head that does not arrive in time gets 408; an idle keep-alive connection is closed', async () => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', '--headers-timeout', '0.5', '--keep-alive-timeout', '0.4', `${EXPRESS}:app`]);
+    const slow = await exchange(server.port, 'GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow', 5000);
+    expect(slow.data.toString('latin1')).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(slow.firstByteMs).toBeGreaterThanOrEqual(450);
+    const idle = await exchange(server.port, 'GET /hello HTTP/1.1\r\nHost: x\r\n\r\n', 5000);
+    expect(idle.data.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: keep-alive\r\n[\s\S]*Hello world from Express!$/);
+    expect(idle.endMs, 'closed by the idle timeout').not.toBeNull();
+    expect(idle.endMs!).toBeGreaterThanOrEqual(350);
   });
 
   it('pipelined requests are answered in order on one connection (node and fetch interfaces)', async () => {
