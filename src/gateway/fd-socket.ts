@@ -42,6 +42,7 @@ export class FdSocket extends Duplex {
   private readonly watcher: FdWatcher;
   private readonly tap?: (chunk: Buffer) => void;
   private wantRead = false;
+  private readBuffer: Buffer | null = null;
   private outgoing: { data: Buffer; offset: number; callback: (err?: Error | null) => void } | null = null;
   private watching = 0;
   private idleMs = 0;
@@ -213,7 +214,8 @@ export class FdSocket extends Duplex {
 
   private receive(): void {
     // One recv() per wake-up: uv_poll is level-triggered, so it wakes us again while data remains.
-    const buf = Buffer.allocUnsafe(READ_SIZE);
+    // A small read is copied out and the buffer kept for the next; a large one is handed over.
+    const buf = (this.readBuffer ??= Buffer.allocUnsafe(READ_SIZE));
     let n: number;
     try {
       n = recv(this.fd, buf);
@@ -230,7 +232,13 @@ export class FdSocket extends Duplex {
       return;
     }
     this.bytesRead += n;
-    if (!this.push(n < READ_SIZE / 2 ? Buffer.from(buf.subarray(0, n)) : buf.subarray(0, n))) {
+    let chunk: Buffer;
+    if (n < READ_SIZE / 2) chunk = Buffer.from(buf.subarray(0, n));
+    else {
+      chunk = buf.subarray(0, n);
+      this.readBuffer = null;
+    }
+    if (!this.push(chunk)) {
       this.wantRead = false;
       this.updateWatch();
     }
