@@ -142,6 +142,22 @@ describe('a hosted app fails alone (concurrent-final, a fork per connection)', (
     expect(good.data.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nHello world from Express!$/);
   });
 
+  it("req.socket is the client's connection: remoteAddress/remotePort/remoteFamily, localPort", async () => {
+    for (const entry of ['webserver2.js', 'concurrent-final.js']) {
+      const server = await startServer(entry, ['--port', '0', '--quiet', `${APPS}/troubled.js`]);
+      const s = net.connect(server.port, '127.0.0.1');
+      await new Promise((resolve) => s.once('connect', resolve));
+      const body = await new Promise<string>((resolve) => {
+        let text = '';
+        s.on('data', (d) => (text += d)).on('end', () => resolve(text));
+        s.write('GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      });
+      const peer = JSON.parse(body.slice(body.indexOf('\r\n\r\n') + 4));
+      expect(peer, entry).toEqual({ remoteAddress: '127.0.0.1', remotePort: s.localPort, remoteFamily: 'IPv4', localPort: server.port, same: true });
+      server.kill();
+    }
+  });
+
   it('timeouts: a head that does not arrive in time gets 408; an idle keep-alive connection is closed', async () => {
     const server = await startServer('concurrent-final.js', ['--port', '0', '--headers-timeout', '0.5', '--keep-alive-timeout', '0.4', `${EXPRESS}:app`]);
     const slow = await exchange(server.port, 'GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow', 5000);
