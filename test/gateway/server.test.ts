@@ -52,11 +52,12 @@ describe('finding the app: module:export', () => {
     expect(oneLineError(await node('webserver2.js', EXPRESS, EXPRESS), 2)).toContain('one app only');
   });
 
-  it('serves an http.Server, a Promise of an app, and a 2-parameter fetch handler with --interface fetch', async () => {
+  it('serves an http.Server, a Promise of an app, a bare fetch function, and a 2-parameter fetch handler with --interface fetch', async () => {
     const cases: [string[], RegExp][] = [
       [[`${APPS}/http-server.js:server`], /from an http\.Server: GET \/x\?y=1/],
       [[`${APPS}/promised.js`], /built asynchronously/],
       [['--interface', 'fetch', `${APPS}/fetch-with-env.mjs`], /fetch handler, \/x, env: undefined/],
+      [[`${APPS}/fetch-function.mjs`], /a fetch function: GET \?y=1/],
     ];
     for (const [args, body] of cases) {
       for (const entry of ['webserver2.js', 'concurrent-final.js']) {
