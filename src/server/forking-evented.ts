@@ -17,6 +17,8 @@ import { say, warn } from './log';
 import { describeExit, installReaper, isCleanExit, reapAll, type ChildExit } from './reaper';
 
 export const GRACEFUL_TIMEOUT_MS = 10_000;
+/** Connections accepted (and forked for) per wake-up of the listener, before the loop runs again. */
+export const ACCEPT_BURST = 16;
 
 const SERVICE_UNAVAILABLE = Buffer.from(
   'HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\nConnection: close\r\nRetry-After: 1\r\n\r\nService Unavailable\n',
@@ -109,7 +111,10 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   }
 
   function acceptPending(): void {
-    for (;;) {
+    // At most ACCEPT_BURST per wake-up: under steady load the queue never empties, and a loop
+    // that accepted until EAGAIN would starve everything else on the event loop (the reaper, so
+    // zombies pile up; SIGTERM). uv_poll is level-triggered: the rest waits one loop iteration.
+    for (let n = 0; n < ACCEPT_BURST; n++) {
       let client: SocketAddress & { fd: number };
       try {
         client = accept(listener.fd);

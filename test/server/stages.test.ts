@@ -1,5 +1,6 @@
 // The tutorial's part 3 stages, each lesson observed on real processes: queues, zombies, leaked
 // descriptors, coalescing signals, EINTR, and the final server that leaves nothing behind.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -199,6 +200,25 @@ describe('concurrent-final (3g)', () => {
     expect(ps.stdout.trim()).toBe(''); // reaped, not orphaned
     expect(server.stdout()).toMatch(/Stopped after 3 connections\./);
   });
+
+  it('under steady load the loop still runs: children are reaped as they exit and SIGTERM stops it', async () => {
+    // Regression: an accept loop that ran until EAGAIN never returned under ab -c 20 (the queue never
+    // emptied), so SIGCHLD went unhandled (zombies piled up) and SIGTERM waited for the load to end.
+    const server = await startServer('concurrent-final.js', ['--canned', '--port', '0', '--quiet', '--graceful-timeout', '2']);
+    const ab = spawn('ab', ['-q', '-t', '30', '-n', '1000000', '-c', '20', `http://127.0.0.1:${server.port}/`], { stdio: 'ignore' });
+    try {
+      await sleep(1500);
+      const zombies = (await childStates(server.pid)).filter((c) => c.stat.startsWith('Z'));
+      expect(zombies.length, 'zombies while loaded').toBeLessThan(40);
+      expect(ab.exitCode, 'the load is running when SIGTERM comes').toBeNull();
+      const t0 = Date.now();
+      server.kill('SIGTERM');
+      const exit = await Promise.race([server.exited, sleep(8000).then(() => null)]);
+      expect(exit, `still running ${Date.now() - t0} ms after SIGTERM under load`).toEqual({ code: 0, signal: null });
+    } finally {
+      ab.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('children that outlive the grace period are killed and reaped; exit is still 0', async () => {
     const server = await startServer('concurrent-final.js', ['--canned', '--port', '0', '--sleep', '30', '--graceful-timeout', '0.3', '--quiet']);
