@@ -144,6 +144,11 @@ const SERVERS = [
     about: 'the Express example, a fork per connection (3h)',
   },
   {
+    id: 'cf-express-warm', name: 'forkserve concurrent-final + Express, --warm-up /hello', kind: 'fork', needs: [cf],
+    cmd: NODE, args: () => [cf, ...LOOP, '--warm-up', '/hello', 'examples/express/app.js:app'], path: '/hello', tool2: true, probe: 'keepalive',
+    about: 'the same, with /hello requested in the parent before forking: children inherit compiled Express code',
+  },
+  {
     id: 'node-express', name: 'Express on node:http', kind: 'single', needs: [],
     cmd: NODE, args: () => [path.join(__dirname, 'servers', 'express-node-http.js'), ...LOOP], path: '/hello', tool2: true, probe: null,
     about: 'the same Express app on plain node:http (bench/servers/express-node-http.js)',
@@ -587,6 +592,7 @@ function markdown(result) {
     w('## The gateway figure (issue 5): the Express example on concurrent-final vs on node:http');
     w();
     w(`- ab: ${v(g.ab.forkserve)} vs ${v(g.ab.nodeHttp)} req/s: **${v(g.ab.ratio)}×** node:http.`);
+    if (g.abWarm) w(`- ab with \`--warm-up /hello\`: ${v(g.abWarm.forkserve)} req/s: **${v(g.abWarm.ratio)}×** node:http; child CPU ${v(g.abWarm.childMs)} ms per request.`);
     if (g.tool2) w(`- ${result.tool2.name} (keep-alive): ${v(g.tool2.forkserve)} vs ${v(g.tool2.nodeHttp)} req/s: **${v(g.tool2.ratio)}×**.`);
     w(`- CPU per request under ab (from /proc/<pid>/stat: the server's utime+stime, its children's cutime+cstime): concurrent-final parent ${v(g.cpu.parentMs)} ms + children ${v(g.cpu.childMs)} ms ` +
       `(the child's cost of a connection); node:http ${v(g.cpu.nodeHttpMs)} ms. Hello app for comparison: parent ${v(g.cpu.helloParentMs)} ms + children ${v(g.cpu.helloChildMs)} ms.`);
@@ -764,6 +770,9 @@ async function main() {
     const t = (s) => (s.tool2 && s.tool2.rps ? s.tool2.rps.median : null);
     result.gateway = {
       ab: { forkserve: cfx.ab.rps.median, nodeHttp: nx.ab.rps.median, ratio: r2(cfx.ab.rps.median / nx.ab.rps.median) },
+      abWarm: byId['cf-express-warm'] && byId['cf-express-warm'].ab && byId['cf-express-warm'].ab.rps
+        ? { forkserve: byId['cf-express-warm'].ab.rps.median, ratio: r2(byId['cf-express-warm'].ab.rps.median / nx.ab.rps.median), childMs: byId['cf-express-warm'].ab.cpuMsPerReq.children }
+        : null,
       tool2: t(cfx) && t(nx) ? { forkserve: t(cfx), nodeHttp: t(nx), ratio: r2(t(cfx) / t(nx)) } : null,
       cpu: {
         parentMs: cfx.ab.cpuMsPerReq.self, childMs: cfx.ab.cpuMsPerReq.children, nodeHttpMs: nx.ab.cpuMsPerReq.self,

@@ -15,7 +15,7 @@ import { answerCanned } from '../server/tutorial';
 import { helloApp, serverHeader } from '../server/hello-app';
 import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, serveHttpConnection, warmUpHttpPath } from '../server/http-connection';
 import { gatewayHandler, type Interface } from '../gateway';
-import { INTERFACES, describeApp, loadAppSpec, reportAppError } from '../server/gateway-app';
+import { INTERFACES, describeApp, loadAppSpec, reportAppError, warmUpGateway } from '../server/gateway-app';
 import { SOMAXCONN, type SocketAddress } from '../posix';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -39,6 +39,7 @@ runMain(async () => {
       'headers-timeout': { type: 'string', default: String(HEADERS_TIMEOUT_MS / 1000) },
       'max-body': { type: 'string', default: String(MAX_BODY_BYTES) },
       interface: { type: 'string' },
+      'warm-up': { type: 'string', default: '' },
     },
     help: {
       ...SERVER_HELP,
@@ -51,6 +52,8 @@ runMain(async () => {
       'headers-timeout': 'seconds a request head may take to arrive, else 408 (default: 10)',
       'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
       interface: 'with an app: node or fetch, how to call it, instead of detecting it',
+      'warm-up': 'with an app: comma-separated paths to GET a few times before forking, so children\n' +
+        ' '.repeat(29) + 'inherit the compiled code (routes without side effects only)',
     },
   });
   if (positionals.length > 1) throw new UsageError(`one app only (got ${positionals.join(' ')})`);
@@ -72,6 +75,10 @@ runMain(async () => {
   const address = serverAddress(values);
   const app = spec === undefined ? undefined : await loadAppSpec(spec, forced as Interface | undefined);
   if (!values.canned && !app) warmUpHttpPath(helloApp, http);
+  const warmUpPaths = (values['warm-up'] as string).split(',').filter(Boolean);
+  if (warmUpPaths.length > 0 && !app) throw new UsageError('--warm-up needs an app (module:export)');
+  for (const p of warmUpPaths) if (!p.startsWith('/')) throw new UsageError(`invalid --warm-up path '${p}' (expected /...)`);
+  if (app) await warmUpGateway(app, http, warmUpPaths);
   const listener = listenAndAnnounce({ ...address, backlog });
   let handle: (fd: number, peer: SocketAddress) => void | Promise<void>;
   if (app) {

@@ -159,6 +159,19 @@ describe('a hosted app fails alone (concurrent-final, a fork per connection)', (
     }
   });
 
+  it('--warm-up runs the app in the parent before forking (only then); children answer', async () => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', '--warm-up', '/whoami', `${APPS}/troubled.js`]);
+    const warm = server.stderr().match(/whoami (\d+)/g) ?? [];
+    expect(warm.length).toBeGreaterThanOrEqual(5);
+    expect(new Set(warm)).toEqual(new Set([`whoami ${server.pid}`]));
+    const r = await run('curl', ['-sS', '-m', '5', `http://127.0.0.1:${server.port}/whoami`], 10_000);
+    expect(Number(r.stdout)).not.toBe(server.pid); // a child answered
+    const cold = await startServer('concurrent-final.js', ['--port', '0', `${APPS}/troubled.js`]);
+    expect(cold.stderr()).toBe(''); // the gateway warms itself with its own trivial app, not yours
+    expect(oneLineError(await node('concurrent-final.js', '--warm-up', '/x'), 2)).toContain('--warm-up needs an app');
+    expect(oneLineError(await node('concurrent-final.js', '--warm-up', 'x', EXPRESS), 2)).toContain("invalid --warm-up path 'x'");
+  });
+
   it('timeouts: a head that does not arrive in time gets 408; an idle keep-alive connection is closed', async () => {
     const server = await startServer('concurrent-final.js', ['--port', '0', '--headers-timeout', '0.5', '--keep-alive-timeout', '0.4', `${EXPRESS}:app`]);
     const slow = await exchange(server.port, 'GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow', 5000);
