@@ -370,7 +370,7 @@ async function parent() {
     mode: MODE,
     settings: { seconds: SECONDS, sampleSeconds: SAMPLE_MS / 1000, concurrency: CONCURRENCY, rate: RATE, allocKb: ALLOC_KB, retainMb: RETAIN_MB },
     serverPid,
-    requests: { sent, ok, failed, errors, p50Ms: pct(all, 0.5), p99Ms: pct(all, 0.99), maxMs: all.length ? +Math.max(...all).toFixed(2) : null },
+    requests: { sent, ok, failed, errors, p50Ms: pct(all, 0.5), p99Ms: pct(all, 0.99), maxMs: all.length ? +all.reduce((m, x) => (x > m ? x : m), -Infinity).toFixed(2) : null },
     rssMb: { first: withRss[0] ? withRss[0].rssMb : null, mid: mid ? mid.rssMb : null, last: end.rssMb ?? null, max: withRss.length ? Math.max(...withRss.map((s) => s.rssMb)) : null },
     privateDirtyMb: { first: withRss[0] ? withRss[0].privateDirtyMb : null, last: end.privateDirtyMb ?? null },
     rssGrowthSecondHalfMb: growthMb,

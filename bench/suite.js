@@ -135,8 +135,8 @@ const SERVERS = [
   },
   {
     id: 'ws2-express', name: 'forkserve webserver2 (iterative) + Express', kind: 'iterative', needs: [path.join(DIST, 'webserver2.js')],
-    cmd: NODE, args: () => [path.join(DIST, 'webserver2.js'), '--quiet', ...LOOP, 'examples/express/app.js:app'], path: '/hello', tool2: true, probe: null,
-    about: 'part 2: the gateway, one connection at a time, backlog 5, no keep-alive',
+    cmd: NODE, args: () => [path.join(DIST, 'webserver2.js'), '--quiet', ...LOOP, '--backlog', '128', 'examples/express/app.js:app'], path: '/hello', tool2: true, probe: null,
+    about: "part 2: the gateway, one connection at a time, no keep-alive; backlog 128 (with the tutorial's 5, ab -c 50 times out: SYNs are dropped and retried for seconds)",
   },
   {
     id: 'cf-express', name: 'forkserve concurrent-final + Express', kind: 'fork', needs: [cf],

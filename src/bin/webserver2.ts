@@ -31,12 +31,14 @@ runMain(async () => {
       interface: { type: 'string' },
       quiet: { type: 'boolean', short: 'q', default: false },
       'max-body': { type: 'string', default: String(MAX_BODY_BYTES) },
+      backlog: { type: 'string', default: String(BACKLOG) },
     },
     help: {
       ...SERVER_HELP,
       interface: 'node or fetch: how to call the app, instead of detecting it',
       quiet: 'do not print requests and responses',
       'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
+      backlog: `listen backlog: connections the kernel queues while one is served (default: ${BACKLOG})`,
     },
   });
   if (positionals.length === 0) {
@@ -48,8 +50,9 @@ runMain(async () => {
   if (forced !== undefined && !INTERFACES.includes(forced as Interface)) throw new UsageError(`invalid --interface '${forced}' (expected node or fetch)`);
   const address = serverAddress(values);
   const maxBodyBytes = parseNumber('max-body', values['max-body'] as string, { integer: true });
+  const backlog = parseNumber('backlog', values.backlog as string, { integer: true, min: 1 });
   const app = await loadAppSpec(positionals[0], forced as Interface | undefined);
-  const listener = listenAndAnnounce({ ...address, backlog: BACKLOG });
+  const listener = listenAndAnnounce({ ...address, backlog });
   say(`Serving ${describeApp(app, positionals[0])}`);
   const handle = gatewayHandler(
     app,
