@@ -356,12 +356,18 @@ async function parent() {
   // Stop the server by PID and reap it.
   const exit = await stopServer();
 
-  // The verdict. RSS growth: last sample against the middle one (the first half is warm-up: the
-  // retained ring fills, the heap grows to its working size).
+  // The verdict. RSS is a sawtooth (it climbs between major GCs and drops at each), so one sample
+  // against another says more about the phase than the trend: compare the troughs, the lowest RSS
+  // of the last third against that of the middle third (the first third is warm-up: the retained
+  // ring fills, the heap grows to its working size). A leak raises the troughs.
   const withRss = samples.filter((s) => s.rssMb !== null);
   const mid = withRss[Math.floor(withRss.length / 2)];
   const end = last(withRss) || {};
-  const growthMb = mid && end.rssMb != null ? +(end.rssMb - mid.rssMb).toFixed(1) : null;
+  const third = Math.floor(withRss.length / 3);
+  const trough = (list) => (list.length ? list.reduce((m, s) => Math.min(m, s.rssMb), Infinity) : null);
+  const midTrough = trough(withRss.slice(third, 2 * third));
+  const endTrough = trough(withRss.slice(2 * third));
+  const growthMb = midTrough !== null && endTrough !== null && third > 0 ? +(endTrough - midTrough).toFixed(1) : null;
   const spanMin = mid && end.t > mid.t ? (end.t - mid.t) / 60 : null;
   const gcPauses = samples.filter((s) => s.gc && s.gc.count);
   const result = {
@@ -391,7 +397,7 @@ async function parent() {
   if (exit.signal !== null && exit.signal !== posix.SIGTERM) reasons.push(`child ended by signal ${exit.signal}`);
   if (exit.killed) reasons.push('child ignored SIGTERM (killed)');
   if (SECONDS < 60) result.rssVerdict = 'run too short to judge the RSS trend (< 60 s)';
-  else if (growthMb !== null && growthMb > Math.max(10, RETAIN_MB / 2)) reasons.push(`RSS grew ${growthMb} MB in the second half`);
+  else if (growthMb !== null && growthMb > Math.max(10, RETAIN_MB / 2)) reasons.push(`RSS troughs grew ${growthMb} MB from the middle to the last third`);
   if (!finalStats) reasons.push('no final /__stats');
   result.healthy = reasons.length === 0;
   result.reasons = reasons;

@@ -144,7 +144,7 @@ const SERVERS = [
     about: 'the Express example, a fork per connection (3h)',
   },
   {
-    id: 'cf-express-warm', name: 'forkserve concurrent-final + Express, --warm-up /hello', kind: 'fork', needs: [cf],
+    id: 'cf-express-warm', name: 'forkserve concurrent-final + Express, warm', kind: 'fork', needs: [cf],
     cmd: NODE, args: () => [cf, ...LOOP, '--warm-up', '/hello', 'examples/express/app.js:app'], path: '/hello', tool2: true, probe: 'keepalive',
     about: 'the same, with /hello requested in the parent before forking: children inherit compiled Express code',
   },

@@ -12,7 +12,7 @@ const fmt = (v) => (v >= 100 ? String(Math.round(v)) : v >= 10 ? v.toFixed(1) : 
 const tick = (v) => (v === 0 ? '0' : v >= 1 ? String(+v.toPrecision(6)) : String(+v.toPrecision(2)));
 
 const WIDTH = 960;
-const LABEL_W = 330;
+const LABEL_W = 350;
 const PLOT_W = WIDTH - LABEL_W - 90;
 const BAR_H = 16;
 const ROW_H = 22;
