@@ -112,7 +112,6 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
           });
           receiving = exchange;
           queue.push(exchange);
-          if (head.upgrade) noMoreRequests = true; // what follows is not HTTP; we do not switch protocols
           if (queue.length === 1) exchange.start();
         },
         onBody(chunk) {
@@ -126,7 +125,9 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
           if (!closing) socket.resume();
         },
         onUpgrade() {
-          /* bytes after an Upgrade/CONNECT request: dropped, the connection closes after the response */
+          // Bytes after an Upgrade/CONNECT request are not HTTP: dropped. We do not switch protocols;
+          // the response to it closes the connection (its exchange has keepAlive false).
+          noMoreRequests = true;
         },
       },
       { maxBodyBytes: options.maxBodyBytes },

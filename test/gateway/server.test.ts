@@ -183,6 +183,24 @@ describe('a hosted app fails alone (concurrent-final, a fork per connection)', (
     expect(idle.endMs!).toBeGreaterThanOrEqual(350);
   });
 
+  it('an Upgrade request is answered by the app as a normal request (its body too), then the connection closes', async () => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', `${EXPRESS}:app`]);
+    const ws = await exchange(server.port, 'GET /hello HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nNOT HTTP', 5000);
+    expect(ws.data.toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*Connection: close\r\n[\s\S]*Hello world from Express!$/);
+    expect(ws.endMs).not.toBeNull();
+    const s = net.connect(server.port, '127.0.0.1');
+    s.write('POST /echo HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: foo\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n');
+    await sleep(100);
+    s.write('{"a":1}'); // the body arrives after the head
+    const text = await new Promise<string>((resolve) => {
+      let t = '';
+      s.on('data', (d) => (t += d)).on('end', () => resolve(t));
+      setTimeout(() => resolve(`no end in 5 s; got: ${t}`), 5000);
+    });
+    s.destroy();
+    expect(text).toMatch(/\r\n\r\n\{"received":\{"a":1\}\}$/);
+  });
+
   it('pipelined requests are answered in order on one connection (node and fetch interfaces)', async () => {
     for (const app of [`${EXPRESS}:app`, path.join(ROOT, 'examples', 'hono', 'app.mjs')]) {
       const server = await startServer('concurrent-final.js', ['--port', '0', '--keep-alive-timeout', '0.3', app]);
