@@ -13,6 +13,7 @@ import { serveIterativeAsync } from '../server/iterative';
 import { listenAndAnnounce } from '../server/listener';
 import { say } from '../server/log';
 import { printTracer } from '../server/trace';
+import { SHUT_RDWR, shutdown } from '../posix';
 
 const BACKLOG = 5;
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -32,6 +33,7 @@ runMain(async () => {
       quiet: { type: 'boolean', short: 'q', default: false },
       'max-body': { type: 'string', default: String(MAX_BODY_BYTES) },
       backlog: { type: 'string', default: String(BACKLOG) },
+      'headers-timeout': { type: 'string', default: String(HEADERS_TIMEOUT_MS / 1000) },
     },
     help: {
       ...SERVER_HELP,
@@ -39,6 +41,7 @@ runMain(async () => {
       quiet: 'do not print requests and responses',
       'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
       backlog: `listen backlog: connections the kernel queues while one is served (default: ${BACKLOG})`,
+      'headers-timeout': 'seconds a request head (or a stalled body) may take before 408 (default: 10)',
     },
   });
   if (positionals.length === 0) {
@@ -60,11 +63,29 @@ runMain(async () => {
       server: serverHeader(),
       keepAlive: false,
       keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS,
-      headersTimeoutMs: HEADERS_TIMEOUT_MS,
+      headersTimeoutMs: parseNumber('headers-timeout', values['headers-timeout'] as string) * 1000,
       maxBodyBytes,
       trace: values.quiet ? undefined : printTracer(),
     },
     reportAppError,
   );
-  await serveIterativeAsync(listener, handle);
+  // One process serves everyone: an app's asynchronous throw or unhandled rejection is reported and
+  // ends the connection it happened on (the likeliest culprit), not the server.
+  let current = -1;
+  const contain = (err: unknown): void => {
+    reportAppError(err);
+    if (current >= 0) {
+      try {
+        shutdown(current, SHUT_RDWR); // the connection sees EOF and closes; its app hears 'aborted'
+      } catch {
+        /* already closed */
+      }
+    }
+  };
+  process.on('uncaughtException', contain);
+  process.on('unhandledRejection', contain);
+  await serveIterativeAsync(listener, (fd, peer) => {
+    current = fd;
+    return handle(fd, peer).finally(() => (current = -1));
+  });
 });

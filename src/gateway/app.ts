@@ -21,7 +21,7 @@ import type { NodeListener } from './node-gateway';
 export type Interface = 'node' | 'fetch';
 
 export type LoadedApp =
-  | { interface: 'node'; listener: NodeListener; kind: string; name: string }
+  | { interface: 'node'; listener: NodeListener; kind: string; name: string; handlesContinue?: () => boolean }
   | { interface: 'fetch'; fetch: FetchHandler; kind: string; name: string };
 
 export class AppLoadError extends Error {
@@ -119,6 +119,7 @@ export async function classify(app: unknown, name: string, forced?: Interface): 
         interface: 'node',
         kind: 'http.Server',
         name,
+        handlesContinue: () => server.listenerCount('checkContinue') > 0,
         listener: (req, res) => {
           if (req.headers.expect && server.listenerCount('checkContinue') > 0) server.emit('checkContinue', req, res);
           else server.emit('request', req, res);

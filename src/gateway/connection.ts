@@ -36,6 +36,8 @@ export interface Exchange {
   body(chunk: Buffer): boolean;
   /** The request body ended (trailers, if any). */
   complete(trailers: HeaderList): void;
+  /** Hands the request to the app (after start() if it is first: node's res.socket is set by then). */
+  run(): void;
   /** This exchange's turn to write (the responses before it are done). */
   start(): void;
   /** The request cannot complete or the connection is gone: tell the app. */
@@ -58,7 +60,7 @@ export interface ExchangeContext {
   done(keepAlive: boolean): void;
 }
 
-/** Creates the exchange for a request whose head has just been parsed. */
+/** Creates the exchange for a request whose head has just been parsed (without calling the app yet). */
 export type Dialect = (head: RequestHead, context: ExchangeContext) => Exchange;
 
 /** Samples of a response kept for the trace (the head and the start of the body). */
@@ -91,7 +93,24 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
     let noMoreRequests = false;
     let closing = false;
     let headTimer: NodeJS.Timeout | undefined;
+    let bodyTimer: NodeJS.Timeout | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
+
+    /** The head must arrive within headersTimeoutMs of its first byte (or of the connection). */
+    function armHeadTimer(): void {
+      headTimer = setTimeout(() => {
+        headTimer = undefined;
+        fail(408);
+      }, options.headersTimeoutMs);
+    }
+
+    /** A body that stops arriving for headersTimeoutMs ends the request with 408 (it is refreshed by every read). */
+    function armBodyTimer(): void {
+      bodyTimer = setTimeout(() => {
+        bodyTimer = undefined;
+        if (receiving) fail(408);
+      }, options.headersTimeoutMs);
+    }
     let pendingError = 0; // status to answer once the responses before it are done
 
     const parser = new RequestParser(
@@ -113,6 +132,8 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
           receiving = exchange;
           queue.push(exchange);
           if (queue.length === 1) exchange.start();
+          exchange.run();
+          if (receiving === exchange && (head.chunked || (head.contentLength ?? 0) > 0)) armBodyTimer();
         },
         onBody(chunk) {
           if (receiving && !receiving.body(chunk)) socket.pause();
@@ -120,6 +141,8 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
         onMessageComplete(trailers) {
           const exchange = receiving;
           receiving = null;
+          clearTimeout(bodyTimer);
+          bodyTimer = undefined;
           exchange?.complete(trailers);
           // Reading may have been paused for this body (backpressure); the next request must be read.
           if (!closing) socket.resume();
@@ -177,9 +200,17 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
     /** A request that cannot be read further: answer `status` in its place if it has not answered yet. */
     function fail(status: number): void {
       clearTimeout(headTimer);
+      clearTimeout(bodyTimer);
       noMoreRequests = true;
       const broken = receiving;
       receiving = null;
+      if (broken && !queue.includes(broken)) {
+        // The app has answered in full before its request's body went wrong: keep that answer (no
+        // reset), tell the app, close.
+        broken.abort();
+        closeGracefully();
+        return;
+      }
       if (broken) {
         queue.splice(queue.indexOf(broken), 1);
         broken.detach();
@@ -196,16 +227,16 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       else pendingError = status;
     }
 
+    // A connection that sends nothing at all is timed out like a slow head (node:http's headersTimeout
+    // also runs from the connection's start).
+    armHeadTimer();
+
     socket.on('data', (chunk: Buffer) => {
       if (noMoreRequests) return;
       clearTimeout(idleTimer);
       idleTimer = undefined;
-      if (parser.idle && !headTimer && receiving === null) {
-        headTimer = setTimeout(() => {
-          headTimer = undefined;
-          fail(408);
-        }, options.headersTimeoutMs);
-      }
+      if (parser.idle && !headTimer && receiving === null) armHeadTimer();
+      bodyTimer?.refresh();
       try {
         parser.push(chunk);
       } catch (err) {
@@ -219,6 +250,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       // requests in flight: a client that closed cannot read their answers, so the app hears
       // 'aborted'/'close' (node) or its signal fires (fetch) now, not at its next write.
       clearTimeout(headTimer);
+      clearTimeout(bodyTimer);
       clearTimeout(idleTimer);
       noMoreRequests = true;
       if (closing) return; // lingering after our answer: the client's EOF is what we wait for
@@ -232,6 +264,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
 
     socket.once('close', () => {
       clearTimeout(headTimer);
+      clearTimeout(bodyTimer);
       clearTimeout(idleTimer);
       const left = queue.splice(0);
       if (receiving && !left.includes(receiving)) left.push(receiving);

@@ -5,7 +5,7 @@
 // away before the response is complete.
 
 import type { HeaderList, RequestHead } from '../http/parser';
-import { encodeBody, encodeEnd, errorResponse, serializeHead, type Framing, type OutgoingHeaders } from '../http/response';
+import { CONTINUE_100, encodeBody, encodeEnd, errorResponse, serializeHead, type Framing, type OutgoingHeaders } from '../http/response';
 import type { Dialect, Exchange, ExchangeContext } from './connection';
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
@@ -18,7 +18,10 @@ export function fetchDialect(handler: FetchHandler, onError: (err: unknown) => v
 
 class FetchExchange implements Exchange {
   private readonly abortController = new AbortController();
+  /** Settles with the app's answer once run() has called it (null: answer 500). */
   private readonly response: Promise<Response | null>;
+  private answer!: (response: Promise<Response | null>) => void;
+  private request: Request | null = null;
   private bodyController: ReadableStreamDefaultController<Uint8Array> | null = null;
   private started = false;
   private detached = false;
@@ -28,28 +31,35 @@ class FetchExchange implements Exchange {
   constructor(
     private readonly head: RequestHead,
     private readonly context: ExchangeContext,
-    handler: FetchHandler,
+    private readonly handler: FetchHandler,
     private readonly onError: (err: unknown) => void,
   ) {
-    let request: Request;
+    this.response = new Promise((resolve) => (this.answer = resolve));
     try {
-      request = this.buildRequest();
+      this.request = this.buildRequest();
     } catch (err) {
       onError(err);
-      this.response = Promise.resolve(null);
-      return;
     }
-    this.response = (async () => handler(request))().then(
+  }
+
+  run(): void {
+    const { request, handler, head } = this;
+    if (!request) return this.answer(Promise.resolve(null));
+    const expect = head.fields.get('expect')?.[0];
+    if (expect !== undefined && head.versionMajor === 1 && head.versionMinor >= 1 && !/(?:^|\W)100-continue(?:$|\W)/i.test(expect)) {
+      return this.answer(Promise.resolve(new Response(null, { status: 417 })));
+    }
+    this.answer((async () => handler(request))().then(
       (response) => {
         if (response instanceof Response) return response;
-        onError(new TypeError(`the fetch handler returned ${describe(response)} instead of a Response`));
+        this.onError(new TypeError(`the fetch handler returned ${describe(response)} instead of a Response`));
         return null;
       },
       (err) => {
-        if (!this.abortController.signal.aborted) onError(err);
+        if (!this.abortController.signal.aborted) this.onError(err);
         return null;
       },
-    );
+    ));
   }
 
   get responseStarted(): boolean {
@@ -59,7 +69,13 @@ class FetchExchange implements Exchange {
   body(chunk: Buffer): boolean {
     const c = this.bodyController;
     if (!c) return true;
-    c.enqueue(new Uint8Array(chunk));
+    try {
+      c.enqueue(new Uint8Array(chunk));
+    } catch {
+      // The app cancelled the body (request.body.cancel()): the rest is read and dropped.
+      this.bodyController = null;
+      return true;
+    }
     return (c.desiredSize ?? 0) > 0;
   }
 
@@ -75,6 +91,9 @@ class FetchExchange implements Exchange {
   start(): void {
     if (this.started || this.detached) return;
     this.started = true;
+    // Expect: 100-continue: the client waits for this before sending the body (node's writeContinue).
+    const { head } = this;
+    if (head.expectContinue && head.versionMajor === 1 && head.versionMinor >= 1 && this.bodyController) this.context.socket.write(CONTINUE_100);
     void this.writeResponse();
   }
 

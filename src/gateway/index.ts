@@ -17,6 +17,7 @@ export function gatewayHandler(
   options: GatewayOptions,
   onError: (err: unknown) => void,
 ): (fd: number, peer: SocketAddress) => Promise<void> {
-  const dialect = app.interface === 'node' ? nodeDialect(app.listener, onError) : fetchDialect(app.fetch, onError);
+  const dialect =
+    app.interface === 'node' ? nodeDialect(app.listener, onError, { handlesContinue: app.handlesContinue }) : fetchDialect(app.fetch, onError);
   return (fd, peer) => serveConnection(fd, peer, dialect, options);
 }

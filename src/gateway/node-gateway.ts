@@ -44,9 +44,13 @@ function flatten(headers: HeaderList): string[] {
   return flat;
 }
 
-/** A function that returns the listener for a request, or a fixed one (see app.ts). */
-export function nodeDialect(listener: NodeListener, onError: (err: unknown) => void): Dialect {
-  return (head, context) => new NodeExchange(head, context, listener, onError);
+export interface NodeDialectOptions {
+  /** True when the app answers `Expect: 100-continue` itself (an http.Server with 'checkContinue' listeners). */
+  handlesContinue?: () => boolean;
+}
+
+export function nodeDialect(listener: NodeListener, onError: (err: unknown) => void, options: NodeDialectOptions = {}): Dialect {
+  return (head, context) => new NodeExchange(head, context, listener, onError, options);
 }
 
 class NodeExchange implements Exchange {
@@ -57,10 +61,11 @@ class NodeExchange implements Exchange {
   private started = false;
 
   constructor(
-    head: RequestHead,
+    private readonly head: RequestHead,
     private readonly context: ExchangeContext,
-    listener: NodeListener,
-    onError: (err: unknown) => void,
+    private readonly listener: NodeListener,
+    private readonly onError: (err: unknown) => void,
+    private readonly options: NodeDialectOptions,
   ) {
     const socket = (this.socket = context.socket);
     const req = (this.req = new IncomingMessage(socket as never) as InternalRequest);
@@ -78,7 +83,10 @@ class NodeExchange implements Exchange {
     res._keepAliveTimeout = context.keepAliveTimeoutMs;
     res.setHeader('Server', context.server);
     res.on('finish', () => this.onFinish());
+  }
 
+  run(): void {
+    const { req, res, head, socket } = this;
     const expect = req.headers.expect;
     if (expect !== undefined && head.versionMinor >= 1 && head.versionMajor === 1) {
       if (!CONTINUE_RE.test(expect)) {
@@ -87,12 +95,12 @@ class NodeExchange implements Exchange {
         return;
       }
       res._expect_continue = true;
-      res.writeContinue();
+      if (!this.options.handlesContinue?.()) res.writeContinue();
     }
     try {
-      listener(req, res);
+      this.listener(req, res);
     } catch (err) {
-      onError(err);
+      this.onError(err);
       if (!res.headersSent) {
         res.statusCode = 500;
         res.setHeader('Content-Type', 'text/plain; charset=utf-8');
@@ -125,12 +133,15 @@ class NodeExchange implements Exchange {
     if (this.detached) return;
     this.started = true;
     this.socket.on('drain', this.onDrain);
+    this.socket.on('timeout', this.onTimeout);
     this.res.assignSocket(this.socket);
   }
 
   abort(): void {
     const { req, res } = this;
-    if (!req.destroyed) req.destroy(); // 'aborted' if the body was not complete, then 'close'
+    // As node:http's abortIncoming: an unfinished request ends with 'aborted', an ECONNRESET
+    // 'error' (only if someone listens) and 'close'; a finished one with 'close'.
+    if (!req.destroyed) req.destroy(req.complete ? undefined : Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
     if (!this.started && !res.writableFinished) emitClose(res);
   }
 
@@ -148,8 +159,17 @@ class NodeExchange implements Exchange {
     }
   };
 
+  /** req.setTimeout()/res.setTimeout() expire: as node:http's socketOnTimeout, unheard -> destroy. */
+  private readonly onTimeout = (): void => {
+    const { req, res, socket } = this;
+    const heardByReq = !req.complete && req.emit('timeout', socket);
+    const heardByRes = res.emit('timeout', socket);
+    if (!heardByReq && !heardByRes) socket.destroy();
+  };
+
   private release(): void {
     this.socket.removeListener('drain', this.onDrain);
+    this.socket.removeListener('timeout', this.onTimeout);
     if (this.started && this.socket._httpMessage === this.res) this.res.detachSocket(this.socket);
   }
 

@@ -4,7 +4,7 @@
 
 import { once } from 'node:events';
 import * as net from 'node:net';
-import { gatewayHandler, loadApp, parseAppSpec, type GatewayOptions, type Interface, type LoadedApp } from '../gateway';
+import { AppLoadError, gatewayHandler, loadApp, parseAppSpec, type GatewayOptions, type Interface, type LoadedApp } from '../gateway';
 import { accept, close, type SocketAddress } from '../posix';
 import { createListener } from './listener';
 import { warn } from './log';
@@ -64,6 +64,7 @@ const GATEWAY_WARM_UP = [
 ];
 
 const WARM_UP_ROUNDS = 10;
+const WARM_UP_TIMEOUT_MS = 10_000;
 
 /**
  * Serves a few requests in this (the parent) process, over a real loopback connection, before any
@@ -91,8 +92,18 @@ async function serveLoopback(handle: (fd: number, peer: SocketAddress) => Promis
       const closed = once(client, 'close');
       client.write([...requests, 'GET /warm-up HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'].join(''));
       const peer = accept(listener.fd);
-      await handle(peer.fd, peer);
-      await closed;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          client.destroy();
+          reject(new AppLoadError(`the warm-up requests (${requests.map((r) => r.split(' ', 2).join(' ')).join(', ')}) did not finish in ${WARM_UP_TIMEOUT_MS / 1000} s`));
+        }, WARM_UP_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([handle(peer.fd, peer).then(() => closed), timedOut]);
+      } finally {
+        clearTimeout(timer);
+      }
     }
   } finally {
     close(listener.fd);

@@ -3,6 +3,7 @@
 // (malformed requests, crashing handlers, slow or absent readers). Servers run as throw-away
 // processes; children and memory are read from ps and /proc.
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -93,6 +94,87 @@ describe('a client that leaves is noticed at once, not at the next write', () =>
       expect(r.stdout, entry).toBe('ok\n');
       server.kill();
     }
+  });
+});
+
+describe('edge cases (from a review of the gateway)', () => {
+  const EDGE = `${APPS}/edge.mjs`;
+  const curl = (port: number, p: string, ...args: string[]) => run('curl', ['-sS', '-m', '5', ...args, `http://127.0.0.1:${port}${p}`], 10_000);
+
+  it('webserver2 (one process) survives an asynchronous throw and an unhandled rejection in the app', async () => {
+    const server = await startServer('webserver2.js', ['--port', '0', '--quiet', `${EDGE}:node`]);
+    for (const p of ['/boom', '/reject']) {
+      const r = await curl(server.port, p);
+      expect(r.code, `${p}: the connection is closed, not left hanging`).not.toBe(28);
+      expect((await curl(server.port, '/')).stdout, `served after ${p}`).toBe('ok\n');
+    }
+    expect(server.stderr()).toMatch(/app error: Error: an asynchronous throw in a handler/);
+    expect(server.stderr()).toMatch(/app error: Error: an unhandled rejection in a handler/);
+    expect(server.proc.exitCode).toBeNull();
+  });
+
+  it('res.socket is set while the listener runs, as in node:http', async () => {
+    for (const entry of ['webserver2.js', 'concurrent-final.js']) {
+      const server = await startServer(entry, ['--port', '0', '--quiet', `${EDGE}:node`]);
+      expect((await curl(server.port, '/socket')).stdout, entry).toBe('res.socket set: true');
+      server.kill();
+    }
+  });
+
+  it("res.setTimeout() fires: the app's callback answers; without one the connection is closed", async () => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', `${EDGE}:node`]);
+    const t0 = Date.now();
+    const r = await curl(server.port, '/timeout', '-i');
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 503 /);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    const bare = await exchange(server.port, 'GET /bare-timeout HTTP/1.1\r\nHost: x\r\n\r\n', 5000);
+    expect(bare.endMs, 'closed by the timeout').not.toBeNull();
+    expect(bare.endMs!).toBeLessThan(3000);
+  });
+
+  it('a fetch app that cancels the request body answers, and the rest of the body is dropped', async () => {
+    for (const entry of ['webserver2.js', 'concurrent-final.js']) {
+      const server = await startServer(entry, ['--port', '0', '--quiet', EDGE]);
+      const s = net.connect(server.port, '127.0.0.1');
+      s.write('POST /cancel HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc');
+      await sleep(200);
+      s.write('defghij');
+      const text = await new Promise<string>((resolve) => {
+        let t = '';
+        s.on('data', (d) => (t += d)).on('end', () => resolve(t)).on('error', () => resolve(t));
+        setTimeout(() => resolve(t), 3000);
+        setTimeout(() => s.end(), 500);
+      });
+      expect(text, entry).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*cancelled\n$/);
+      expect((await curl(server.port, '/')).stdout, `${entry} serves on`).toBe('ok\n');
+      server.kill();
+    }
+  });
+
+  it('fetch interface: Expect: 100-continue gets its 100 before the body is sent', async () => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', EDGE]);
+    const result = await new Promise<string>((resolve) => {
+      const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', path: '/upload', headers: { Expect: '100-continue', 'Content-Length': '5' } }, (res) => {
+        let t = '';
+        res.on('data', (d) => (t += d)).on('end', () => resolve(t));
+      });
+      req.on('continue', () => req.end('hello'));
+      req.on('error', (err) => resolve(String(err)));
+      setTimeout(() => resolve('no 100 Continue in 3 s'), 3000);
+    });
+    expect(result).toBe('5 bytes\n');
+  });
+
+  it('a connection that sends nothing, or stops sending its body, gets 408 after the headers timeout', async () => {
+    const server = await startServer('webserver2.js', ['--port', '0', '--quiet', '--headers-timeout', '0.5', `${EXPRESS}:app`]);
+    const silent = await exchange(server.port, '', 5000);
+    expect(silent.data.toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
+    // webserver2 is iterative: nothing else would be served while it waited
+    expect((await curl(server.port, '/hello')).stdout).toBe('Hello world from Express!');
+    const final = await startServer('concurrent-final.js', ['--port', '0', '--headers-timeout', '0.5', `${EXPRESS}:app`]);
+    const stalled = await exchange(final.port, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{"a"', 5000);
+    expect(stalled.data.toString('latin1')).toMatch(/^HTTP\/1\.1 408 /);
+    expect(stalled.endMs!).toBeLessThan(3000);
   });
 });
 
