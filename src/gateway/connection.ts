@@ -63,6 +63,9 @@ export interface ExchangeContext {
 /** Creates the exchange for a request whose head has just been parsed (without calling the app yet). */
 export type Dialect = (head: RequestHead, context: ExchangeContext) => Exchange;
 
+/** Requests waiting for their turn to answer, beyond which the connection is not read. */
+const MAX_PIPELINED = 16;
+
 /** Samples of a response kept for the trace (the head and the start of the body). */
 const TRACE_BYTES = 2048;
 
@@ -132,6 +135,8 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
           receiving = exchange;
           queue.push(exchange);
           if (queue.length === 1) exchange.start();
+          // A flood of pipelined requests: stop reading until the answers catch up (node:http pauses too).
+          if (queue.length >= MAX_PIPELINED) socket.pause();
           exchange.run();
           if (receiving === exchange && (head.chunked || (head.contentLength ?? 0) > 0)) armBodyTimer();
         },
@@ -172,6 +177,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
         return;
       }
       if (queue.length > 0) {
+        if (queue.length === MAX_PIPELINED - 1 && receiving === null && !closing) socket.resume();
         queue[0].start();
         return;
       }

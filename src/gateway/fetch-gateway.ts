@@ -51,7 +51,7 @@ class FetchExchange implements Exchange {
     }
     this.answer((async () => handler(request))().then(
       (response) => {
-        if (response instanceof Response) return response;
+        if (response instanceof Response || isResponseLike(response)) return response as Response;
         this.onError(new TypeError(`the fetch handler returned ${describe(response)} instead of a Response`));
         return null;
       },
@@ -149,7 +149,7 @@ class FetchExchange implements Exchange {
     const headers: OutgoingHeaders = [];
     let contentLength: number | null = null;
     for (const [name, value] of response.headers) {
-      if (name === 'set-cookie') continue;
+      if (name === 'set-cookie' && typeof response.headers.getSetCookie === 'function') continue;
       if (name === 'content-length') {
         const n = Number(value);
         if (/^\d+$/.test(value) && Number.isSafeInteger(n)) contentLength = n;
@@ -157,7 +157,8 @@ class FetchExchange implements Exchange {
       }
       headers.push([name, value]);
     }
-    for (const cookie of response.headers.getSetCookie()) headers.push(['set-cookie', cookie]);
+    // (a Response from another fetch implementation may lack getSetCookie: its iteration then had them)
+    if (typeof response.headers.getSetCookie === 'function') for (const cookie of response.headers.getSetCookie()) headers.push(['set-cookie', cookie]);
     // No body: length 0, except for HEAD, where the length would be the GET response's (unknown here).
     if (response.body === null && contentLength === null && head.method !== 'HEAD') contentLength = 0;
     // A body that is already complete (new Response('text'), JSON) gets a Content-Length rather
@@ -264,6 +265,17 @@ function drained(socket: { once(event: string, fn: () => void): unknown; destroy
     socket.once('drain', resolve);
     socket.once('close', resolve);
   });
+}
+
+/** A Response from another fetch implementation (the undici package, a polyfill): same shape. */
+function isResponseLike(value: unknown): boolean {
+  const r = value as { status?: unknown; headers?: { get?: unknown; [Symbol.iterator]?: unknown }; body?: { getReader?: unknown } | null };
+  return (
+    typeof r?.status === 'number' &&
+    typeof r.headers?.get === 'function' &&
+    typeof r.headers[Symbol.iterator] === 'function' &&
+    (r.body === null || typeof r.body?.getReader === 'function')
+  );
 }
 
 function describe(value: unknown): string {

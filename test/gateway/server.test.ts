@@ -165,6 +165,22 @@ describe('edge cases (from a review of the gateway)', () => {
     expect(result).toBe('5 bytes\n');
   });
 
+  it('a flood of pipelined requests is answered in full and in order (reading pauses while answers queue)', async () => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', '--keep-alive-timeout', '0.5', `${EXPRESS}:app`]);
+    const n = 1000;
+    let text = '';
+    for (let i = 0; i < n; i++) text += `GET /query?i=${i} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const r = await exchange(server.port, text, 20_000);
+    const order = [...r.data.toString('latin1').matchAll(/\{"query":\{"i":"(\d+)"\}\}/g)].map((m) => Number(m[1]));
+    expect(order).toEqual(Array.from({ length: n }, (_, i) => i));
+  });
+
+  it('a Response from another fetch implementation (same shape) is accepted', async () => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', `${APPS}/response-like.mjs`]);
+    const r = await run('curl', ['-sS', '-i', '-m', '5', `http://127.0.0.1:${server.port}/`], 10_000);
+    expect(r.stdout).toMatch(/^HTTP\/1\.1 201 Created\r\n[\s\S]*x-like: yes\r\n[\s\S]*\r\n\r\nmade\n$/);
+  });
+
   it('a connection that sends nothing, or stops sending its body, gets 408 after the headers timeout', async () => {
     const server = await startServer('webserver2.js', ['--port', '0', '--quiet', '--headers-timeout', '0.5', `${EXPRESS}:app`]);
     const silent = await exchange(server.port, '', 5000);
