@@ -99,6 +99,15 @@ export async function resolveAddress(host: string): Promise<string> {
   return isIP(host) ? host : (await lookup(host)).address;
 }
 
+/** The optional `module:export` argument and `--interface` of the entries that host an app. */
+export function appArgument({ positionals, values }: Parsed): { spec?: string; forced?: 'node' | 'fetch' } {
+  if (positionals.length > 1) throw new UsageError(`one app only (got ${positionals.join(' ')})`);
+  const forced = values.interface as string | undefined;
+  if (forced !== undefined && forced !== 'node' && forced !== 'fetch') throw new UsageError(`invalid --interface '${forced}' (expected node or fetch)`);
+  if (forced !== undefined && positionals.length === 0) throw new UsageError('--interface needs an app (module:export)');
+  return { spec: positionals[0], forced };
+}
+
 /** A non-negative number from a flag (seconds, counts). */
 export function parseNumber(name: string, text: string, { integer = false, min = 0 } = {}): number {
   const n = Number(text);

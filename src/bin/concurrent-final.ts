@@ -7,21 +7,21 @@
 // tutorial's webserver3h. The app is loaded once here; each child serves its connection to it, so
 // a bad request or a crashing handler only ends that child.
 
-import { SERVER_HELP, SERVER_OPTIONS, UsageError, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
+import { SERVER_HELP, SERVER_OPTIONS, UsageError, appArgument, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
 import { GRACEFUL_TIMEOUT_MS, serveForkingEvented } from '../server/forking-evented';
 import { listenAndAnnounce } from '../server/listener';
 import { say } from '../server/log';
 import { answerCanned } from '../server/tutorial';
 import { helloApp, serverHeader } from '../server/hello-app';
 import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, serveHttpConnection, warmUpHttpPath } from '../server/http-connection';
-import { gatewayHandler, type Interface } from '../gateway';
-import { INTERFACES, describeApp, loadAppSpec, reportAppError, warmUpGateway } from '../server/gateway-app';
+import { gatewayHandler } from '../gateway';
+import { describeApp, loadAppSpec, reportAppError, warmUpGateway } from '../server/gateway-app';
 import { SOMAXCONN, type SocketAddress } from '../posix';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 runMain(async () => {
-  const { values, positionals } = parseCommand({
+  const parsed = parseCommand({
     summary: 'Stage 3g, the final server: fork per connection, every child reaped, robust under load.\nWith module:export it serves that app (Express, Koa, Fastify, Hono ...) instead of its hello app (3h).',
     positionals: '[module:export]',
     details: [
@@ -56,11 +56,8 @@ runMain(async () => {
         ' '.repeat(29) + 'inherit the compiled code (routes without side effects only)',
     },
   });
-  if (positionals.length > 1) throw new UsageError(`one app only (got ${positionals.join(' ')})`);
-  const spec = positionals[0];
-  const forced = values.interface as string | undefined;
-  if (forced !== undefined && !INTERFACES.includes(forced as Interface)) throw new UsageError(`invalid --interface '${forced}' (expected node or fetch)`);
-  if (forced !== undefined && spec === undefined) throw new UsageError('--interface needs an app (module:export)');
+  const { values } = parsed;
+  const { spec, forced } = appArgument(parsed);
   if (spec !== undefined && values.canned) throw new UsageError('--canned answers without an app; give one or the other');
   const sleepSeconds = parseNumber('sleep', values.sleep as string);
   const backlog = parseNumber('backlog', values.backlog as string, { integer: true, min: 1 });
@@ -73,7 +70,7 @@ runMain(async () => {
     maxBodyBytes: parseNumber('max-body', values['max-body'] as string, { integer: true }),
   };
   const address = serverAddress(values);
-  const app = spec === undefined ? undefined : await loadAppSpec(spec, forced as Interface | undefined);
+  const app = spec === undefined ? undefined : await loadAppSpec(spec, forced);
   if (!values.canned && !app) warmUpHttpPath(helloApp, http);
   const warmUpPaths = (values['warm-up'] as string).split(',').filter(Boolean);
   if (warmUpPaths.length > 0 && !app) throw new UsageError('--warm-up needs an app (module:export)');

@@ -4,9 +4,9 @@
 // which headers the app wrote (status, Content-Type, body) and which the server added (Date,
 // Server). Iterative: one connection at a time, one request per connection, as in the tutorial.
 
-import { SERVER_HELP, SERVER_OPTIONS, UsageError, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
-import { gatewayHandler, type Interface } from '../gateway';
-import { INTERFACES, describeApp, loadAppSpec, reportAppError } from '../server/gateway-app';
+import { SERVER_HELP, SERVER_OPTIONS, appArgument, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
+import { gatewayHandler } from '../gateway';
+import { describeApp, loadAppSpec, reportAppError } from '../server/gateway-app';
 import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS } from '../server/http-connection';
 import { serverHeader } from '../server/hello-app';
 import { serveIterativeAsync } from '../server/iterative';
@@ -19,7 +19,7 @@ const BACKLOG = 5;
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 runMain(async () => {
-  const { values, positionals } = parseCommand({
+  const parsed = parseCommand({
     summary: 'Part 2 of "Let\'s Build A Web Server": the gateway server. Runs an Express, Koa, Fastify or Hono app\n(or any (req, res) listener or fetch handler) unmodified, one connection at a time.',
     positionals: 'module:export',
     details: [
@@ -44,19 +44,18 @@ runMain(async () => {
       'headers-timeout': 'seconds a request head (or a stalled body) may take before 408 (default: 10)',
     },
   });
-  if (positionals.length === 0) {
+  const { values } = parsed;
+  if (parsed.positionals.length === 0) {
     process.stderr.write('Provide an app as module:export\n');
     process.exit(1);
   }
-  if (positionals.length > 1) throw new UsageError(`one app only (got ${positionals.join(' ')})`);
-  const forced = values.interface as string | undefined;
-  if (forced !== undefined && !INTERFACES.includes(forced as Interface)) throw new UsageError(`invalid --interface '${forced}' (expected node or fetch)`);
+  const { spec, forced } = appArgument(parsed);
   const address = serverAddress(values);
   const maxBodyBytes = parseNumber('max-body', values['max-body'] as string, { integer: true });
   const backlog = parseNumber('backlog', values.backlog as string, { integer: true, min: 1 });
-  const app = await loadAppSpec(positionals[0], forced as Interface | undefined);
+  const app = await loadAppSpec(spec!, forced);
   const listener = listenAndAnnounce({ ...address, backlog });
-  say(`Serving ${describeApp(app, positionals[0])}`);
+  say(`Serving ${describeApp(app, spec!)}`);
   const handle = gatewayHandler(
     app,
     {

@@ -95,32 +95,31 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
     let receiving: Exchange | null = null; // the exchange whose request body is arriving
     let noMoreRequests = false;
     let closing = false;
-    let headTimer: NodeJS.Timeout | undefined;
-    let bodyTimer: NodeJS.Timeout | undefined;
+    // 408 for a request that does not arrive in time: its head within headersTimeoutMs of its first
+    // byte (or of the connection), its body without a pause that long (each read refreshes it).
+    let requestTimer: NodeJS.Timeout | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
 
-    /** The head must arrive within headersTimeoutMs of its first byte (or of the connection). */
-    function armHeadTimer(): void {
-      headTimer = setTimeout(() => {
-        headTimer = undefined;
+    function armRequestTimer(): void {
+      requestTimer = setTimeout(() => {
+        requestTimer = undefined;
         fail(408);
       }, options.headersTimeoutMs);
     }
 
-    /** A body that stops arriving for headersTimeoutMs ends the request with 408 (it is refreshed by every read). */
-    function armBodyTimer(): void {
-      bodyTimer = setTimeout(() => {
-        bodyTimer = undefined;
-        if (receiving) fail(408);
-      }, options.headersTimeoutMs);
+    function stopTimers(): void {
+      clearTimeout(requestTimer);
+      requestTimer = undefined;
+      clearTimeout(idleTimer);
+      idleTimer = undefined;
     }
     let pendingError = 0; // status to answer once the responses before it are done
 
     const parser = new RequestParser(
       {
         onHead(head) {
-          clearTimeout(headTimer);
-          headTimer = undefined;
+          clearTimeout(requestTimer);
+          requestTimer = undefined;
           trace?.request(head);
           const exchange = dialect(head, {
             socket,
@@ -138,7 +137,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
           // A flood of pipelined requests: stop reading until the answers catch up (node:http pauses too).
           if (queue.length >= MAX_PIPELINED) socket.pause();
           exchange.run();
-          if (receiving === exchange && (head.chunked || (head.contentLength ?? 0) > 0)) armBodyTimer();
+          if (receiving === exchange && (head.chunked || (head.contentLength ?? 0) > 0)) armRequestTimer();
         },
         onBody(chunk) {
           if (receiving && !receiving.body(chunk)) socket.pause();
@@ -146,8 +145,8 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
         onMessageComplete(trailers) {
           const exchange = receiving;
           receiving = null;
-          clearTimeout(bodyTimer);
-          bodyTimer = undefined;
+          clearTimeout(requestTimer);
+          requestTimer = undefined;
           exchange?.complete(trailers);
           // Reading may have been paused for this body (backpressure); the next request must be read.
           if (!closing) socket.resume();
@@ -205,8 +204,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
 
     /** A request that cannot be read further: answer `status` in its place if it has not answered yet. */
     function fail(status: number): void {
-      clearTimeout(headTimer);
-      clearTimeout(bodyTimer);
+      stopTimers();
       noMoreRequests = true;
       const broken = receiving;
       receiving = null;
@@ -235,14 +233,14 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
 
     // A connection that sends nothing at all is timed out like a slow head (node:http's headersTimeout
     // also runs from the connection's start).
-    armHeadTimer();
+    armRequestTimer();
 
     socket.on('data', (chunk: Buffer) => {
       if (noMoreRequests) return;
       clearTimeout(idleTimer);
       idleTimer = undefined;
-      if (parser.idle && !headTimer && receiving === null) armHeadTimer();
-      bodyTimer?.refresh();
+      if (receiving !== null) requestTimer?.refresh(); // the body is still coming
+      else if (parser.idle && !requestTimer) armRequestTimer(); // a new request begins
       try {
         parser.push(chunk);
       } catch (err) {
@@ -255,9 +253,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       // The client has finished sending. Like node:http (httpAllowHalfOpen false), this ends the
       // requests in flight: a client that closed cannot read their answers, so the app hears
       // 'aborted'/'close' (node) or its signal fires (fetch) now, not at its next write.
-      clearTimeout(headTimer);
-      clearTimeout(bodyTimer);
-      clearTimeout(idleTimer);
+      stopTimers();
       noMoreRequests = true;
       if (closing) return; // lingering after our answer: the client's EOF is what we wait for
       if (queue.length === 0 && receiving === null) closeGracefully();
@@ -269,9 +265,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
     });
 
     socket.once('close', () => {
-      clearTimeout(headTimer);
-      clearTimeout(bodyTimer);
-      clearTimeout(idleTimer);
+      stopTimers();
       const left = queue.splice(0);
       if (receiving && !left.includes(receiving)) left.push(receiving);
       receiving = null;

@@ -9,8 +9,6 @@ import { accept, close, type SocketAddress } from '../posix';
 import { createListener } from './listener';
 import { warn } from './log';
 
-export const INTERFACES: readonly Interface[] = ['node', 'fetch'];
-
 /** Loads `module:export`; AppLoadError (one line, code ERR_FORKSERVE_APP) when it cannot. */
 export function loadAppSpec(spec: string, forced?: Interface): Promise<LoadedApp> {
   return loadApp(parseAppSpec(spec), { interface: forced });
