@@ -140,9 +140,7 @@ class FetchExchange implements Exchange {
     if (this.finished || this.detached) return;
     const { socket, server } = this.context;
     if (!response) {
-      this.headWritten = true;
-      socket.write(errorResponse(500, server));
-      this.end(false);
+      this.answer500();
       return;
     }
     const { head } = this;
@@ -181,9 +179,7 @@ class FetchExchange implements Exchange {
       out = serializeHead(head, { status: response.status, reason: response.statusText || undefined, headers, contentLength, server, close: !this.context.keepAlive });
     } catch (err) {
       this.onError(err);
-      this.headWritten = true;
-      socket.write(errorResponse(500, server));
-      this.end(false);
+      this.answer500();
       return;
     }
     this.headWritten = true;
@@ -213,6 +209,7 @@ class FetchExchange implements Exchange {
         for (const piece of encodeBody(out.framing, Buffer.from(value.buffer, value.byteOffset, value.byteLength))) ok = socket.write(piece);
         if (!ok) await drained(socket);
       }
+      if (contentLength !== null && written < contentLength) throw new Error(`the response body is shorter than its Content-Length (${written} < ${contentLength})`);
     } catch (err) {
       if (this.finished) return;
       // Half a response is on the wire: the only honest signal left is to cut the connection.
@@ -221,14 +218,15 @@ class FetchExchange implements Exchange {
       socket.destroy();
       return;
     }
-    if (contentLength !== null && written < contentLength) {
-      this.onError(new Error(`the response body is shorter than its Content-Length (${written} < ${contentLength})`));
-      this.finished = true;
-      socket.destroy();
-      return;
-    }
     for (const piece of encodeEnd(out.framing)) socket.write(piece);
     this.end(out.keepAlive);
+  }
+
+  /** 500 in place of an answer the app could not give (nothing of it is on the wire yet). */
+  private answer500(): void {
+    this.headWritten = true;
+    this.context.socket.write(errorResponse(500, this.context.server));
+    this.end(false);
   }
 
   private end(keepAlive: boolean): void {
