@@ -8,6 +8,7 @@ const dist = path.resolve(__dirname, '..', 'dist');
 const binDir = path.join(dist, 'bin');
 for (const file of fs.readdirSync(binDir)) {
   if (!file.endsWith('.js')) continue;
-  const shim = `#!/usr/bin/env node\n'use strict';\nrequire('./bin/${file}');\n`;
+  // startEntry turns a load-time failure (the addon built for another Node) into one line, exit 1.
+  const shim = `#!/usr/bin/env node\n'use strict';\nrequire('./entry.js').startEntry(() => require('./bin/${file}'));\n`;
   fs.writeFileSync(path.join(dist, file), shim, { mode: 0o755 });
 }

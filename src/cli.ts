@@ -3,8 +3,8 @@
 
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { programName } from './entry';
 import { PosixError } from './posix';
 
 export class UsageError extends Error {
@@ -45,10 +45,6 @@ export const SERVER_HELP = {
   port: 'port to listen on; 0 picks a free port (default: 8888)',
   help: 'show this help and exit',
 };
-
-function programName(): string {
-  return `node ${path.relative(process.cwd(), process.argv[1] ?? 'forkserve') || process.argv[1]}`;
-}
 
 function usage(spec: CommandSpec): string {
   const lines = [`Usage: ${programName()} [options]${spec.positionals ? ` ${spec.positionals}` : ''}`, '', spec.summary, '', 'Options:'];

@@ -27,10 +27,14 @@ function loadNative(): NativeAddon {
     try {
       return require(file) as NativeAddon;
     } catch (err) {
+      // Built, but for another Node: a Debug build next to it would be stale the same way.
+      if ((err as NodeJS.ErrnoException).code === 'ERR_FORKSERVE_NODE_MISMATCH') throw err;
       failures.push(`  ${file}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  throw new Error(`forkserve: could not load the native addon (run \`npm run build\`). Tried:\n${failures.join('\n')}`);
+  const err = new Error(`could not load forkserve's native addon (run npm rebuild). Tried:\n${failures.join('\n')}`);
+  (err as NodeJS.ErrnoException).code = 'ERR_FORKSERVE_NATIVE_LOAD';
+  throw err;
 }
 
 const native = loadNative();

@@ -20,7 +20,8 @@ function layer(file: string): string {
 
 const ALLOWED: Record<string, string[]> = {
   bin: ['cli', 'server', 'gateway', 'http', 'posix'],
-  cli: ['posix'],
+  cli: ['posix', 'entry'],
+  entry: [],
   server: ['gateway', 'http', 'posix'],
   gateway: ['http', 'posix'],
   http: [],

@@ -43,7 +43,7 @@ export function parseAppSpec(text: string): AppSpec {
   return { module: text.slice(0, colon), exportName: text.slice(colon + 1) };
 }
 
-const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '/index.js', '/index.mjs'];
+const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '.ts', '.mts', '.cts', '/index.js', '/index.mjs', '/index.ts'];
 
 /** The file a module spec names: a path relative to cwd (with the usual extensions) or a package. */
 export function resolveModule(spec: string, cwd = process.cwd()): string {
@@ -77,11 +77,17 @@ export async function loadApp(spec: AppSpec, options: LoadOptions = {}): Promise
   } catch (err) {
     const e = err as Error & { code?: string };
     const where = e.stack?.split('\n').find((l) => l.includes(file)) ?? '';
-    throw new AppLoadError(`cannot load ${file}: ${e.message.split('\n')[0]}${where ? ` (${where.trim()})` : ''}`);
+    throw new AppLoadError(`cannot load ${file}: ${e.message.split('\n')[0]}${where ? ` (${where.trim()})` : ''}${typeScriptHint(file, e)}`);
   }
   const { value, name } = pickExport(namespace, spec, file);
   const app = isPromise(value) ? await value : value;
   return classify(app, name, options.interface);
+}
+
+/** Node runs .ts files itself from 22.18 (type stripping); an older Node fails with an unknown extension. */
+function typeScriptHint(file: string, err: Error & { code?: string }): string {
+  if (!/\.[cm]?ts$/.test(file) || err.code !== 'ERR_UNKNOWN_FILE_EXTENSION') return '';
+  return ` (Node ${process.versions.node} does not run TypeScript; Node >= 22.18 strips types by itself)`;
 }
 
 function pickExport(namespace: Record<string, unknown>, spec: AppSpec, file: string): { value: unknown; name: string } {

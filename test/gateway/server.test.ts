@@ -77,6 +77,27 @@ describe('finding the app: module:export', () => {
   });
 });
 
+// Node >= 22.18 strips TypeScript types itself (process.features.typescript === 'strip'); the test
+// matrix runs both branches: Node 20 has no type stripping, 22, 24 and 26 do.
+const stripsTypes = Boolean((process.features as { typescript?: string | false }).typescript);
+const TYPED = path.join(APPS, 'typed-express.ts');
+
+describe('TypeScript apps, as they are', () => {
+  it.runIf(stripsTypes)(`Node ${process.versions.node} strips the types: a .ts Express app served by both entries`, async () => {
+    for (const entry of ['webserver2.js', 'concurrent-final.js']) {
+      const server = await startServer(entry, ['--port', '0', '--quiet', `${TYPED}:app`]);
+      const r = await run('curl', ['-sS', '-m', '5', `http://127.0.0.1:${server.port}/hello?who=types`], 10_000);
+      expect(JSON.parse(r.stdout || 'null'), `${entry}: ${r.stderr} ${server.stderr()}`).toEqual({ text: 'Hello types from TypeScript!', runtime: process.versions.node });
+      server.kill();
+    }
+  });
+
+  it.skipIf(stripsTypes)(`Node ${process.versions.node} cannot strip types: one line that says which Node can`, async () => {
+    const r = await node('concurrent-final.js', '--port', '0', TYPED);
+    expect(oneLineError(r, 1)).toMatch(/cannot load .*typed-express\.ts: .*\(Node \d+\.\d+\.\d+ does not run TypeScript; Node >= 22\.18 strips types by itself\)$/m);
+  });
+});
+
 describe('a client that leaves is noticed at once, not at the next write', () => {
   it.each([
     ['node', `${APPS}/watcher.mjs:node`, /node: req aborted\n[\s\S]*node: res close, finished=false\n/],

@@ -43,18 +43,23 @@ export interface StartOptions {
   ulimitNofile?: number;
   /** A command that execs node, such as ['setpriv', '--reuid=65534', '--']: the pid is node's. */
   runAs?: string[];
+  /** An executable to run instead of `node dist/<entry>` (an installed package's bin), from `cwd`. */
+  executable?: string;
+  cwd?: string;
 }
 
 /** Starts `node dist/<entry> ...args` and waits for "Serving HTTP on port N ...". */
-export function startServer(entry: string, args: string[] = [], { timeoutMs = 10_000, ulimitNofile, runAs }: StartOptions = {}): Promise<Server> {
+export function startServer(entry: string, args: string[] = [], { timeoutMs = 10_000, ulimitNofile, runAs, executable, cwd }: StartOptions = {}): Promise<Server> {
   const argv = [path.resolve(DIST, entry), ...args];
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   const proc =
-    ulimitNofile !== undefined
-      ? spawn('bash', ['-c', `ulimit -n ${ulimitNofile} && exec "$0" "$@"`, process.execPath, ...argv], { stdio })
-      : runAs
-        ? spawn(runAs[0], [...runAs.slice(1), process.execPath, ...argv], { stdio })
-        : spawn(process.execPath, argv, { stdio });
+    executable !== undefined
+      ? spawn(executable, args, { stdio, cwd })
+      : ulimitNofile !== undefined
+        ? spawn('bash', ['-c', `ulimit -n ${ulimitNofile} && exec "$0" "$@"`, process.execPath, ...argv], { stdio })
+        : runAs
+          ? spawn(runAs[0], [...runAs.slice(1), process.execPath, ...argv], { stdio })
+          : spawn(process.execPath, argv, { stdio });
   spawned.add(proc);
   let out = '';
   let err = '';
@@ -101,10 +106,15 @@ export interface RunResult {
   timedOut: boolean;
 }
 
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
 /** Runs a command to completion, killing it (and failing) after timeoutMs. */
-export function run(cmd: string, args: string[], timeoutMs = 30_000, input?: string): Promise<RunResult> {
+export function run(cmd: string, args: string[], timeoutMs = 30_000, input?: string, { cwd, env }: RunOptions = {}): Promise<RunResult> {
   // No stdin unless there is input: a command that exits first would make writing to it EPIPE.
-  const proc = spawn(cmd, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  const proc = spawn(cmd, args, { cwd, env, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   spawned.add(proc);
   let stdout = '';
   let stderr = '';
@@ -119,12 +129,17 @@ export function run(cmd: string, args: string[], timeoutMs = 30_000, input?: str
     timedOut = true;
     proc.kill('SIGKILL');
   }, timeoutMs);
-  return new Promise((resolve) =>
+  return new Promise((resolve) => {
+    // A command that cannot start (not installed: ENOENT) emits 'error' and never 'close'.
+    proc.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ code: null, signal: null, stdout, stderr: `${stderr}${cmd}: ${err.message}\n`, timedOut });
+    });
     proc.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr, timedOut });
-    }),
-  );
+    });
+  });
 }
 
 /** Runs `node <fixture> ...args` (fixtures are plain CommonJS that require dist/). */

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// Runs the whole test suite (`npm test`: build the addon and the TypeScript, then vitest) under other
+// Node.js versions, one after another, each with the addon built against that version's own headers,
+// and prints one line per version (tests passed/failed/skipped, minutes). Unless the last version is
+// `current`, it then rebuilds the addon for the Node that runs this script, so the checkout is left working.
+//
+//   npm run test:node -- 22 24 26        official builds, fetched once (scripts/fetch-node.js)
+//   npm run test:node -- current 24      `current` is the Node running this script
+//
+// Exit code 1 if any version failed. The CI matrix (.ci/run) is this script over 22, 24, 26 and the
+// machine's Node.
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const versions = process.argv.slice(2);
+if (versions.length === 0 || versions.some((v) => v !== 'current' && !/^\d+$/.test(v))) {
+  process.stderr.write('usage: node scripts/test-node.js <major|current>...\n');
+  process.exit(2);
+}
+
+function nodeDir(version) {
+  if (version === 'current') return null;
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'fetch-node.js'), version], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`could not fetch Node ${version}`);
+  return r.stdout.trim();
+}
+
+function envFor(dir) {
+  if (dir === null) return { ...process.env };
+  // npm and node-gyp take the Node on PATH; npm_config_nodedir makes node-gyp build against its headers.
+  return { ...process.env, PATH: `${path.join(dir, 'bin')}${path.delimiter}${process.env.PATH}`, npm_config_nodedir: dir };
+}
+
+/** Runs `npm test` with output passed through, keeping the tail to read vitest's summary from. */
+function npmTest(env) {
+  return new Promise((resolve) => {
+    const proc = spawn('npm', ['test'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    const keep = (chunk, out) => {
+      out.write(chunk);
+      tail = (tail + chunk.toString('utf8')).slice(-20000);
+    };
+    proc.stdout.on('data', (c) => keep(c, process.stdout));
+    proc.stderr.on('data', (c) => keep(c, process.stderr));
+    proc.on('close', (code) => resolve({ code, tail }));
+  });
+}
+
+function count(tail, word) {
+  // vitest: "      Tests  185 passed | 2 skipped (187)" (with colour codes when a TTY)
+  const line = tail.replace(/\x1b\[[0-9;]*m/g, '').split('\n').find((l) => /^\s*Tests\s/.test(l)) ?? '';
+  const m = new RegExp(`(\\d+) ${word}`).exec(line);
+  return m ? Number(m[1]) : 0;
+}
+
+(async () => {
+  const results = [];
+  for (const version of versions) {
+    let dir;
+    try {
+      dir = nodeDir(version);
+    } catch (err) {
+      results.push({ version, node: '?', ok: false, note: err.message });
+      continue;
+    }
+    const env = envFor(dir);
+    const node = spawnSync('node', ['--version'], { env, encoding: 'utf8' }).stdout.trim();
+    process.stdout.write(`\n=== npm test on Node ${node} (${dir ?? 'current'}) ===\n`);
+    const t0 = Date.now();
+    const { code, tail } = await npmTest(env);
+    results.push({
+      version,
+      node,
+      ok: code === 0,
+      passed: count(tail, 'passed'),
+      failed: count(tail, 'failed'),
+      skipped: count(tail, 'skipped'),
+      minutes: (Date.now() - t0) / 60000,
+    });
+  }
+  if (versions.at(-1) !== 'current') {
+    process.stdout.write('\n=== rebuilding the addon for the Node running this script ===\n');
+    spawnSync('npm', ['run', 'build:native', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+  }
+  process.stdout.write('\nNode       result  passed  failed  skipped  minutes\n');
+  for (const r of results) {
+    const cells = r.note
+      ? [r.note]
+      : [String(r.passed).padStart(6), String(r.failed).padStart(6), String(r.skipped).padStart(7), r.minutes.toFixed(1).padStart(7)];
+    process.stdout.write(`${r.node.padEnd(10)} ${(r.ok ? 'ok' : 'FAILED').padEnd(6)}  ${cells.join('  ')}\n`);
+  }
+  process.exit(results.every((r) => r.ok) ? 0 : 1);
+})();
