@@ -100,6 +100,7 @@ const quick = new Map();
 for (const node of nodes) {
   log(`${node.label}: ${values.quick} quick children ...`);
   quick.set(node.label, quickChildren(node, Number(values.quick)));
+  log(`${node.label}: ${JSON.stringify(quick.get(node.label))}`);
 }
 
 const summary = (runs) => ({

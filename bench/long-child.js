@@ -165,6 +165,11 @@ function serve(target, parentPid) {
 
   // A ring of retained allocations: each request replaces one entry, so what it replaces (promoted
   // to the old generation by then) becomes garbage for the next mark-compact.
+  // Is the per-request function optimized (TurboFan or Maglev)? V8's natives syntax, turned on here
+  // at run time (a parser flag), asks its tier; in a forked child that needs V8's background compile
+  // jobs to run.
+  require('node:v8').setFlagsFromString('--allow-natives-syntax');
+  const optimized = new Function('f', 'return !%ActiveTierIsIgnition(f) && !%ActiveTierIsSparkplug(f);');
   const perRequest = ALLOC_KB * 1024;
   const ring = new Array(Math.max(1, Math.floor((RETAIN_MB * 1024 * 1024) / perRequest))).fill(null);
   let served = 0;
@@ -190,7 +195,7 @@ function serve(target, parentPid) {
       const m = process.memoryUsage();
       const g = gcWindow;
       const body = JSON.stringify({
-        pid: posix.getpid(), served, windowServed,
+        pid: posix.getpid(), served, windowServed, allocateOptimized: optimized(allocate), fork: posix.forkInfo(),
         heapUsedMb: +(m.heapUsed / 1048576).toFixed(1), heapTotalMb: +(m.heapTotal / 1048576).toFixed(1), rssMb: +(m.rss / 1048576).toFixed(1),
         gc: { count: g.count, totalMs: +g.totalMs.toFixed(2), maxMs: +g.maxMs.toFixed(2), p50Ms: q(g.pauses, 0.5), p99Ms: q(g.pauses, 0.99), byKind: g.byKind },
         gcTotal: { count: gcTotal.count, totalMs: +gcTotal.totalMs.toFixed(2), maxMs: +gcTotal.maxMs.toFixed(2), byKind: gcTotal.byKind },
@@ -224,6 +229,17 @@ function rollup(pid) {
     const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
     const kb = (name) => Number((new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text) || [])[1] || 0);
     return { rssKb: kb('Rss'), pssKb: kb('Pss'), privateDirtyKb: kb('Private_Dirty') };
+  } catch {
+    return null;
+  }
+}
+
+// CPU time (user + system, ms) the server has used, from /proc/<pid>/stat (100 ticks per second).
+function cpuMs(pid) {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
   } catch {
     return null;
   }
@@ -285,10 +301,16 @@ async function parent() {
   const samples = [];
 
   // Wait until the child answers (it starts in a few ms).
+  let servedBefore = 0;
   for (let i = 0; i < 50; i++) {
-    if ((await get(statsAgent, '/__stats', 1000)).ok) break;
+    const r = await get(statsAgent, '/__stats', 1000);
+    if (r.ok) {
+      servedBefore = JSON.parse(r.body).served;
+      break;
+    }
     await sleep(100);
   }
+  const cpuBefore = cpuMs(serverPid);
 
   async function client() {
     while (!stopping && Date.now() < endAt) {
@@ -350,8 +372,10 @@ async function parent() {
   try {
     finalStats = final.ok ? JSON.parse(final.body) : null;
   } catch {}
+  const cpuAfter = cpuMs(serverPid);
   agent.destroy();
   const aliveAtEnd = !['gone', 'Z'].includes(childState(serverPid));
+  const servedInRun = finalStats ? finalStats.served - servedBefore : 0;
 
   // Stop the server by PID and reap it.
   const exit = await stopServer();
@@ -386,6 +410,11 @@ async function parent() {
       maxWindowP99Ms: gcPauses.length ? Math.max(...gcPauses.map((s) => s.gc.p99Ms || 0)) : null,
     } : null,
     served: finalStats ? finalStats.served : null,
+    cpu: cpuBefore !== null && cpuAfter !== null ? { ms: cpuAfter - cpuBefore, perRequestMs: servedInRun ? +((cpuAfter - cpuBefore) / servedInRun).toFixed(4) : null } : null,
+    allocateOptimized: finalStats ? finalStats.allocateOptimized : null,
+    childPool: finalStats && finalStats.fork.inChild
+      ? { active: finalStats.fork.childPoolActive, threads: finalStats.fork.childPoolThreads, posted: finalStats.fork.childPoolPosted, ran: finalStats.fork.childPoolRan, queued: finalStats.fork.childPoolQueued }
+      : null,
     aliveAtEnd,
     exit,
     samples,
@@ -412,6 +441,8 @@ async function parent() {
   console.log(`  RSS MB: first ${result.rssMb.first}, mid ${result.rssMb.mid}, last ${result.rssMb.last}, max ${result.rssMb.max}; ` +
     `second-half growth ${growthMb} MB (${result.rssGrowthMbPerMin} MB/min); private dirty ${result.privateDirtyMb.first} -> ${result.privateDirtyMb.last} MB`);
   if (result.gc) console.log(`  GC: ${result.gc.count} pauses (${JSON.stringify(result.gc.byKind)}), total ${result.gc.totalMs} ms, max ${result.gc.maxMs} ms`);
+  if (result.cpu) console.log(`  CPU: ${result.cpu.ms} ms, ${result.cpu.perRequestMs} ms per request; allocate() optimized: ${result.allocateOptimized}`);
+  if (result.childPool) console.log(`  the child's V8 worker pool: ${JSON.stringify(result.childPool)}`);
   console.log(`  exit: ${JSON.stringify(exit)}; healthy: ${result.healthy}${reasons.length ? ` (${reasons.join('; ')})` : ''}`);
   const out = path.join(__dirname, 'results', `long-child${values['no-fork'] ? '-control' : ''}-${result.date.slice(0, 10)}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });

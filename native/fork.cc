@@ -12,6 +12,10 @@
 //     parent releases them after fork(); the child re-initialises our primitive.
 //  3. Signal handlers must not run half-way through: all signals are blocked across fork() and the
 //     child resets our SIGCHLD handler before unblocking.
+//  4. A child that lives needs V8's background work done: V8 keeps posting compile jobs, GC sweeping
+//     and array-buffer freeing to platform workers that do not exist in the child (a long-lived
+//     child spun at 100% CPU, never optimized hot code). The child routes those posts to threads of
+//     its own (below: "The child's own V8 platform worker threads").
 // In the child, the event loop is re-initialised with uv_loop_fork() (otherwise the child would
 // share and modify the parent's epoll set), pending async wake-ups are re-armed, and a guard handle
 // notices when nothing but orphaned inherited requests keep the loop alive: Node would then wait
@@ -30,6 +34,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -272,6 +278,317 @@ static void MadviseDofork() {}  // macOS has no MADV_DONTFORK: the heap is inher
 #endif
 
 // ---------------------------------------------------------------------------------------------
+// The child's own V8 platform worker threads
+//
+// Node's platform workers do not exist in a child, but V8 keeps posting background work to them
+// (CallOnWorkerThread, PostJob, CallDelayedOnWorkerThread): concurrent TurboFan/Maglev/Sparkplug
+// compile jobs, cppgc's concurrent sweeper, the unmapper, array-buffer sweeping, concurrent marking.
+// Posted to NodePlatform's queue, those tasks wait forever: hot functions never get optimized, and
+// V8 code that polls a job instead of joining it never finishes — cppgc's incremental sweeping task
+// re-posts itself with no delay while its concurrent sweeping job is "active", so after any major
+// GC an idle child spins at 100% CPU (measured, Node 20-26). V8 posts all of this through virtual
+// methods of v8::Platform on the one platform object; in the child we give that object a private
+// copy of its vtable in which the worker-thread methods hand tasks to a small pool of threads this
+// file owns (started lazily, created in the child, as many as the parent's V8 workers;
+// FORKSERVE_CHILD_WORKERS=N overrides, 0 restores the old loss of that work, for measuring it).
+// Slot numbers come from the v8-platform.h the addon is compiled against, which is the running
+// Node's (addon.cc refuses another ABI); the copy is made once, in the parent, and a child only
+// swaps the object's vtable pointer. The start-up self-check proves, for this Node, that each way
+// V8 posts background work through v8::Platform reaches the replaced slots (ProbeWorkerRouting).
+// Flags were measured as the alternative and rejected: set in the child at run time, V8 caches
+// most of them (cppgc reads --single-threaded-gc once per heap) or aborts (--single-threaded-gc
+// and --no-parallel-marking on Node 20), and the command line would make the parent single-threaded too.
+// What the parent posted before the barrier is done by the time its workers park (the park tasks
+// queue behind it). Only work posted while they park, and delayed worker tasks waiting in Node's
+// delayed-task scheduler thread at the fork instant, stays in Node's queue, unrun in the child
+// (V8 posts few delayed worker tasks: none were seen in 30 s of a serving child).
+
+namespace {
+
+struct ChildPool {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;  // CLOCK_MONOTONIC
+  std::deque<std::unique_ptr<v8::Task>> ready;
+  std::multimap<double, std::unique_ptr<v8::Task>> delayed;  // due (monotonic seconds) -> task
+  int threads = 0;  // started in this process
+  int idle = 0;
+  int maxThreads = 0;
+  bool frozen = false;  // the fork barrier counts threads: start none meanwhile
+  uint64_t posted = 0, ran = 0;
+};
+ChildPool g_pool;
+bool g_poolActive = false;  // the platform's worker methods lead here (child only)
+int g_childWorkers = -1;    // FORKSERVE_CHILD_WORKERS; -1: default
+
+double MonoSeconds() {  // the clock of g_pool.cv's timed waits
+  struct timespec ts;
+#if defined(__linux__)
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+#else
+  clock_gettime(CLOCK_REALTIME, &ts);
+#endif
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void PoolInitSync() {
+  pthread_mutex_init(&g_pool.mu, nullptr);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+#if defined(__linux__)
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+#endif
+  pthread_cond_init(&g_pool.cv, &attr);
+  pthread_condattr_destroy(&attr);
+}
+
+void* PoolMain(void*) {
+  pthread_mutex_lock(&g_pool.mu);
+  for (;;) {
+    double now = MonoSeconds();
+    while (!g_pool.delayed.empty() && g_pool.delayed.begin()->first <= now) {
+      g_pool.ready.push_back(std::move(g_pool.delayed.begin()->second));
+      g_pool.delayed.erase(g_pool.delayed.begin());
+    }
+    if (!g_pool.ready.empty()) {
+      std::unique_ptr<v8::Task> task = std::move(g_pool.ready.front());
+      g_pool.ready.pop_front();
+      pthread_mutex_unlock(&g_pool.mu);
+      task->Run();
+      task.reset();
+      pthread_mutex_lock(&g_pool.mu);
+      g_pool.ran++;
+      continue;
+    }
+    g_pool.idle++;
+    if (g_pool.delayed.empty()) {
+      pthread_cond_wait(&g_pool.cv, &g_pool.mu);
+    } else {
+      double due = g_pool.delayed.begin()->first;
+      struct timespec ts;
+      ts.tv_sec = static_cast<time_t>(due);
+      ts.tv_nsec = static_cast<long>((due - static_cast<double>(ts.tv_sec)) * 1e9);
+      pthread_cond_timedwait(&g_pool.cv, &g_pool.mu, &ts);
+    }
+    g_pool.idle--;
+  }
+  return nullptr;
+}
+
+// Called with g_pool.mu held.
+void PoolMaybeStartThread() {
+  if (g_pool.frozen || g_pool.idle > 0 || g_pool.threads >= g_pool.maxThreads) return;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 4 << 20);  // Node's platform workers use 4 MiB too
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);  // every signal stays with the main thread
+  pthread_t t;
+  if (pthread_create(&t, &attr, PoolMain, nullptr) == 0) g_pool.threads++;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+}
+
+int g_routeProbe = -1;  // >= 0 while the self-check counts the posts that reach the hooks (parent)
+
+void PoolPost(std::unique_ptr<v8::Task> task, double delaySeconds) {
+  if (g_routeProbe >= 0) {  // the self-check's no-op task: counted and dropped
+    g_routeProbe++;
+    return;
+  }
+  pthread_mutex_lock(&g_pool.mu);
+  g_pool.posted++;
+  if (delaySeconds > 0) {
+    g_pool.delayed.emplace(MonoSeconds() + delaySeconds, std::move(task));
+  } else {
+    g_pool.ready.push_back(std::move(task));
+  }
+  PoolMaybeStartThread();
+  pthread_cond_signal(&g_pool.cv);
+  pthread_mutex_unlock(&g_pool.mu);
+}
+
+// The replacements, with the ABI of the virtual methods they stand in for (`this` first; a
+// std::unique_ptr argument is passed by address and destroyed by the caller, as for any function).
+void HookPost(v8::Platform*, std::unique_ptr<v8::Task> task) { PoolPost(std::move(task), 0); }
+void HookPostDelayed(v8::Platform*, std::unique_ptr<v8::Task> task, double delay) {
+  PoolPost(std::move(task), delay);
+}
+void HookPostImpl(v8::Platform*, v8::TaskPriority, std::unique_ptr<v8::Task> task, const void* /*SourceLocation&*/) {
+  PoolPost(std::move(task), 0);
+}
+void HookPostDelayedImpl(v8::Platform*, v8::TaskPriority, std::unique_ptr<v8::Task> task, double delay,
+                         const void* /*SourceLocation&*/) {
+  PoolPost(std::move(task), delay);
+}
+
+// Vtable slot of a virtual member function, from its pointer-to-member (Itanium C++ ABI; the ARM
+// variant keeps the "virtual" bit in the adjustment instead).
+template <typename M>
+long VirtualSlot(M m) {
+  struct Rep {
+    uintptr_t ptr;
+    ptrdiff_t adj;
+  } r;
+  static_assert(sizeof(M) == sizeof(Rep), "unexpected member-function-pointer layout");
+  memcpy(&r, &m, sizeof r);
+#if defined(__arm__) || defined(__aarch64__)
+  if ((r.adj & 1) == 0) return -1;
+  return static_cast<long>(r.ptr / sizeof(void*));
+#else
+  if ((r.ptr & 1) == 0) return -1;
+  return static_cast<long>((r.ptr - 1) / sizeof(void*));
+#endif
+}
+
+// Derived only to name v8::Platform's protected virtuals; never instantiated.
+struct PlatformSlots : v8::Platform {
+  template <typename P>
+  static auto Impl(int) -> decltype(&P::PostTaskOnWorkerThreadImpl, &P::PostDelayedTaskOnWorkerThreadImpl, bool()) {
+    // V8 >= 12: the public CallOnWorkerThread & co. are non-virtual and lead here.
+    return Add(VirtualSlot(&P::PostTaskOnWorkerThreadImpl), reinterpret_cast<void*>(&HookPostImpl)) &&
+           Add(VirtualSlot(&P::PostDelayedTaskOnWorkerThreadImpl), reinterpret_cast<void*>(&HookPostDelayedImpl));
+  }
+  template <typename P>
+  static bool Impl(...) {
+    // V8 11: the public methods are the virtuals.
+    return Add(VirtualSlot(&P::CallOnWorkerThread), reinterpret_cast<void*>(&HookPost)) &&
+           Add(VirtualSlot(&P::CallBlockingTaskOnWorkerThread), reinterpret_cast<void*>(&HookPost)) &&
+           Add(VirtualSlot(&P::CallLowPriorityTaskOnWorkerThread), reinterpret_cast<void*>(&HookPost)) &&
+           Add(VirtualSlot(&P::CallDelayedOnWorkerThread), reinterpret_cast<void*>(&HookPostDelayed));
+  }
+  static bool Add(long slot, void* fn) {
+    if (slot < 0 || count >= 4) return false;
+    slots[count] = slot;
+    fns[count] = fn;
+    count++;
+    return true;
+  }
+  static long slots[4];
+  static void* fns[4];
+  static int count;
+};
+long PlatformSlots::slots[4];
+void* PlatformSlots::fns[4];
+int PlatformSlots::count = 0;
+bool g_slotsOk = false;
+void** g_vtableCopy = nullptr;  // the platform's vtable with the worker slots replaced (address point)
+void** g_vtableReal = nullptr;  // the platform's own
+
+// Whole pages from `addr` (rounded down) that are mapped, up to `want` bytes: msync() fails with
+// ENOMEM on an unmapped page (POSIX; Linux and macOS).
+size_t MappedBytesFrom(const void* addr, size_t want) {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+  uintptr_t p = a & ~(page - 1);
+  while (p < a + want && msync(reinterpret_cast<void*>(p), page, MS_ASYNC) == 0) p += page;
+  return p > a ? std::min<size_t>(want, p - a) : 0;
+}
+
+// In the parent, once: a copy of the platform's vtable in which the worker-thread slots lead to the
+// pool. NodePlatform adds virtuals of its own after v8::Platform's, and how many is not in any
+// public header: copy 512 slots (or up to the end of the mapping), far more than it has.
+bool PrepareWorkerRouting(v8::Platform* platform) {
+  if (!g_slotsOk || platform == nullptr) return false;
+  void** vptr = *reinterpret_cast<void***>(platform);
+  const long kHeader = 2;  // offset-to-top, RTTI
+  long maxSlot = 0;
+  for (int i = 0; i < PlatformSlots::count; i++) maxSlot = std::max(maxSlot, PlatformSlots::slots[i]);
+  size_t have = MappedBytesFrom(vptr - kHeader, (kHeader + 512) * sizeof(void*));
+  long n = static_cast<long>(have / sizeof(void*)) - kHeader;
+  if (n <= maxSlot) return false;
+  void** copy = static_cast<void**>(malloc((kHeader + n) * sizeof(void*)));
+  if (copy == nullptr) return false;
+  memcpy(copy, vptr - kHeader, (kHeader + n) * sizeof(void*));
+  for (int i = 0; i < PlatformSlots::count; i++) copy[kHeader + PlatformSlots::slots[i]] = PlatformSlots::fns[i];
+  g_vtableReal = vptr;
+  g_vtableCopy = copy + kHeader;
+  return true;
+}
+
+// Points the platform object at one vtable or the other: in a child (one thread), or in the parent
+// while every thread that could call the platform is parked (the self-check's routing probe).
+void SetPlatformVtable(v8::Platform* platform, void** vtable) { *reinterpret_cast<void***>(platform) = vtable; }
+
+class NopTask : public v8::Task {
+ public:
+  void Run() override {}
+};
+class NopJob : public v8::JobTask {
+ public:
+  void Run(v8::JobDelegate*) override {}
+  size_t GetMaxConcurrency(size_t) const override { return 1; }
+};
+
+// The self-check's routing probe, run in the parent while every V8 worker is parked (no other thread
+// calls the platform then): with the child's vtable in place, does each way V8 posts background work
+// through the public v8::Platform API (a task, a blocking and a low-priority task, a delayed task, a
+// job's worker) reach the pool? Returns how many of the 5 did; the real vtable is back on return.
+int ProbeWorkerRouting(v8::Platform* platform) {
+  if (g_vtableCopy == nullptr || platform == nullptr) return 0;
+  g_routeProbe = 0;
+  SetPlatformVtable(platform, g_vtableCopy);
+  platform->CallOnWorkerThread(std::make_unique<NopTask>());
+  platform->CallBlockingTaskOnWorkerThread(std::make_unique<NopTask>());
+  platform->CallLowPriorityTaskOnWorkerThread(std::make_unique<NopTask>());
+  platform->CallDelayedOnWorkerThread(std::make_unique<NopTask>(), 3600);
+  std::unique_ptr<v8::JobHandle> job = platform->PostJob(v8::TaskPriority::kUserVisible, std::make_unique<NopJob>());
+  SetPlatformVtable(platform, g_vtableReal);
+  int reached = g_routeProbe;
+  g_routeProbe = -1;
+  if (job) job->Cancel();  // its one worker task was dropped above; none is running
+  return reached;
+}
+const int kRouteProbes = 5;
+
+int DefaultChildWorkers(int parentWorkers) {
+  const char* v = getenv("FORKSERVE_CHILD_WORKERS");
+  if (v != nullptr && *v != '\0') return std::max(0, std::min(atoi(v), 64));
+  return std::max(1, parentWorkers);  // what a spawned Node would have
+}
+
+// Child side of fork(): first fork routes the platform's worker tasks to the pool; a grandchild
+// re-creates the pool's primitives (their threads stayed behind) and keeps the queued tasks.
+void PoolInChild(v8::Platform* platform) {
+  PoolInitSync();
+  g_pool.threads = 0;
+  g_pool.idle = 0;
+  g_pool.frozen = false;
+  if (!g_poolActive) {
+    g_pool.maxThreads = g_childWorkers;
+    if (g_pool.maxThreads > 0 && g_vtableCopy != nullptr) {
+      SetPlatformVtable(platform, g_vtableCopy);
+      g_poolActive = true;
+    }
+  } else if (!g_pool.ready.empty() || !g_pool.delayed.empty()) {
+    pthread_mutex_lock(&g_pool.mu);
+    PoolMaybeStartThread();
+    pthread_mutex_unlock(&g_pool.mu);
+  }
+}
+
+// For the fork barrier in a child: stop starting threads and say how many to park.
+int PoolFreeze() {
+  if (!g_poolActive) return 0;
+  pthread_mutex_lock(&g_pool.mu);
+  g_pool.frozen = true;
+  int n = g_pool.threads;
+  pthread_mutex_unlock(&g_pool.mu);
+  return n;
+}
+
+void PoolThaw() {
+  if (!g_poolActive) return;
+  pthread_mutex_lock(&g_pool.mu);
+  g_pool.frozen = false;
+  if (!g_pool.ready.empty()) PoolMaybeStartThread();
+  pthread_mutex_unlock(&g_pool.mu);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
 // The child's event loop
 
 static uv_prepare_t* g_guard = nullptr;
@@ -331,6 +648,7 @@ static void InitChild(Napi::Env env) {
   RearmAsync(&data->loop->wq_async);  // internal handle: uv_walk skips it
   RearmAsync(&g_parkLoop->wq_async);
   SignalsInChild();
+  PoolInChild(g_platform);
   // Completed threadpool work waiting in the loop's queue will still be delivered; the rest of the
   // inherited requests were queued to threads that do not exist here.
   unsigned int done = QueueLength(&data->loop->wq);
@@ -356,10 +674,13 @@ static double NowUs() {
 
 // fork() -> pid in the parent, 0 in the child; throws { code: 'EAGAIN', syscall: 'fork' } when the
 // kernel refuses or the barrier timed out (forkStats().barrierTimeouts tells which).
-// Parks the threads fork() must quiesce (none of V8's in a child: they do not exist there);
-// counts a timeout, which fork() reports as EAGAIN.
+// Parks the threads fork() must quiesce (in a child: the pool's, not the parent's V8 workers, which
+// do not exist there); counts a timeout, which fork() reports as EAGAIN.
 static bool HoldForFork() {
-  if (Hold(g_inChild ? 0 : g_v8Workers, g_threadpoolThreads, g_barrierTimeoutMs, nullptr)) return true;
+  // In a child the platform's worker methods lead to the pool (when active): park its threads.
+  int v8n = g_inChild ? PoolFreeze() : g_v8Workers;
+  if (Hold(v8n, g_threadpoolThreads, g_barrierTimeoutMs, nullptr)) return true;
+  if (g_inChild) PoolThaw();
   g_barrierTimeouts++;
   return false;
 }
@@ -383,7 +704,10 @@ static Napi::Value Fork(const Napi::CallbackInfo& info) {
   }
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (!batch) Release();
+  if (!batch) {
+    Release();
+    if (g_inChild) PoolThaw();
+  }
   double t3 = NowUs();
   g_lastBarrierUs = t1 - t0;
   g_lastMadviseUs = t2 - t1;
@@ -408,6 +732,8 @@ static Napi::Value ForkSelfCheck(const Napi::CallbackInfo& info) {
   int arrived = g_barrier.arrived;
   pthread_mutex_unlock(&g_barrier.mu);
   int probes = 0;
+  int routed = 0;  // of kRouteProbes: V8's worker posts that a child's pool would receive
+  bool routing = v8n > 0 && g_childWorkers > 0;
   if (ok) {
     pthread_mutex_lock(&g_barrier.mu);
     g_barrier.probeOpen = true;
@@ -422,14 +748,17 @@ static Napi::Value ForkSelfCheck(const Napi::CallbackInfo& info) {
     probes = g_barrier.probes;
     g_barrier.probeOpen = false;
     pthread_mutex_unlock(&g_barrier.mu);
+    if (v8n > 0 && g_childWorkers > 0) routed = ProbeWorkerRouting(g_platform);
     Release();
   }
   Napi::Object o = Napi::Object::New(env);
-  o.Set("ok", Napi::Boolean::New(env, ok && probes == 0));
+  o.Set("ok", Napi::Boolean::New(env, ok && probes == 0 && (!routing || routed == kRouteProbes)));
   o.Set("v8Posted", Napi::Number::New(env, v8n));
   o.Set("uvPosted", Napi::Number::New(env, uvn));
   o.Set("arrived", Napi::Number::New(env, arrived));
   o.Set("probesArrived", Napi::Number::New(env, probes));
+  o.Set("workerRouting", Napi::String::New(env, !routing ? "off" : routed == kRouteProbes ? "ok" : g_vtableCopy == nullptr ? "no vtable slots" : "incomplete"));
+  o.Set("workerPostsRouted", Napi::Number::New(env, routed));
   return o;
 }
 
@@ -447,6 +776,7 @@ static Napi::Value ForkRelease(const Napi::CallbackInfo& info) {
   if (g_held) {
     g_held = false;
     Release();
+    if (g_inChild) PoolThaw();
   }
   return info.Env().Undefined();
 }
@@ -463,6 +793,16 @@ static Napi::Value ForkInfo(const Napi::CallbackInfo& info) {
   o.Set("lastBarrierUs", Napi::Number::New(env, g_lastBarrierUs));
   o.Set("lastMadviseUs", Napi::Number::New(env, g_lastMadviseUs));
   o.Set("lastForkUs", Napi::Number::New(env, g_lastForkUs));
+  o.Set("childWorkersMax", Napi::Number::New(env, g_childWorkers));
+  o.Set("childPoolActive", Napi::Boolean::New(env, g_poolActive));
+  if (g_poolActive) {
+    pthread_mutex_lock(&g_pool.mu);
+    o.Set("childPoolThreads", Napi::Number::New(env, g_pool.threads));
+    o.Set("childPoolPosted", Napi::Number::New(env, static_cast<double>(g_pool.posted)));
+    o.Set("childPoolRan", Napi::Number::New(env, static_cast<double>(g_pool.ran)));
+    o.Set("childPoolQueued", Napi::Number::New(env, static_cast<double>(g_pool.ready.size() + g_pool.delayed.size())));
+    pthread_mutex_unlock(&g_pool.mu);
+  }
 #if defined(__linux__)
   o.Set("madviseErrors", Napi::Number::New(env, g_madviseErrors));
   o.Set("madvisePerMapping", Napi::Boolean::New(env, g_perMapping));
@@ -497,6 +837,9 @@ void InitFork(Napi::Env env, Napi::Object exports) {
     g_v8Workers = std::max(0, g_platformThreads - 1);
   }
   g_threadpoolThreads = ThreadpoolSize();
+  g_childWorkers = DefaultChildWorkers(g_v8Workers);
+  g_slotsOk = PlatformSlots::Impl<PlatformSlots>(0);
+  PrepareWorkerRouting(g_platform);
   g_parkLoop = new uv_loop_t();
   uv_loop_init(g_parkLoop);
 #if defined(__linux__)

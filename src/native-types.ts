@@ -29,6 +29,14 @@ export interface NativeForkInfo {
   lastBarrierUs: number;
   lastMadviseUs: number;
   lastForkUs: number;
+  /** Most V8 worker threads a forked child starts for itself (FORKSERVE_CHILD_WORKERS; 0: none). */
+  childWorkersMax: number;
+  /** In a child: the platform's worker-thread tasks run on the child's own pool. */
+  childPoolActive: boolean;
+  childPoolThreads?: number;
+  childPoolPosted?: number;
+  childPoolRan?: number;
+  childPoolQueued?: number;
   madviseErrors?: number;
   madvisePerMapping?: boolean;
 }
@@ -39,6 +47,9 @@ export interface NativeSelfCheck {
   uvPosted: number;
   arrived: number;
   probesArrived: number;
+  /** 'ok': V8's worker posts (task, blocking, low-priority, delayed, job) reach a child's own pool. */
+  workerRouting: 'ok' | 'off' | 'incomplete' | 'no vtable slots';
+  workerPostsRouted: number;
 }
 
 export declare class NativeFdWatcher {

@@ -348,8 +348,8 @@ export function prepareFork(): void {
     if (!check.ok) {
       throw Object.assign(
         new Error(
-          `fork: the thread quiescence self-check failed (${JSON.stringify(check)}); this Node version ` +
-            'has threads forkserve cannot park, and forked children could hang',
+          `fork: the self-check failed (${JSON.stringify(check)}); this Node version has threads forkserve ` +
+            'cannot park, or posts V8 background work where a forked child cannot run it: children could hang or spin',
         ),
         { code: 'ERR_FORKSERVE_SELF_CHECK' },
       );
