@@ -214,7 +214,9 @@ export class RequestParser {
           const lf = data.indexOf(LF, pos);
           if (lf === -1) {
             this.checkPartialLine(data, pos);
-            this.pending = data.subarray(pos);
+            // A copy, not a slice: the caller may reuse its buffer for the next read (the built-in
+            // app's loop does), and a kept slice would then change under us. Bounded by the checks above.
+            this.pending = Buffer.from(data.subarray(pos));
             this.base += pos;
             return;
           }

@@ -203,3 +203,18 @@ describe('regressions found by the property tests', () => {
     expect(byByte(mixedFold)).toBe('HPE_INVALID_HEADER_TOKEN');
   });
 });
+
+describe('what the parser keeps between pushes is its own', () => {
+  it('a caller that reuses its read buffer (as a recv() loop does) cannot corrupt an unfinished line', () => {
+    const heads: RequestHead[] = [];
+    const p = new RequestParser({ onHead: (h) => heads.push(h), onMessageComplete: () => {} });
+    const text = 'GET /split HTTP/1.1\r\nHost: example\r\n\r\n';
+    const buf = Buffer.alloc(64);
+    for (const part of [text.slice(0, 7), text.slice(7, 25), text.slice(25)]) {
+      buf.fill('Z'); // the previous read's bytes are overwritten, as the next recv() would
+      const n = buf.write(part, 'latin1');
+      p.push(buf.subarray(0, n));
+    }
+    expect(heads.map((h) => [h.method, h.target, headerValue(h, 'host')])).toEqual([['GET', '/split', 'example']]);
+  });
+});
