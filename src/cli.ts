@@ -36,37 +36,64 @@ export interface CommandSpec {
 
 export const SERVER_OPTIONS: Record<string, OptionSpec> = {
   host: { type: 'string', default: '' },
-  port: { type: 'string', default: '8888' },
+  // $PORT as platforms (Heroku, Cloud Run, Render ...) and gunicorn use it.
+  port: { type: 'string', default: process.env.PORT || '8888' },
   help: { type: 'boolean', short: 'h', default: false },
 };
 
 export const SERVER_HELP = {
   host: 'address to listen on (default: all IPv4 interfaces)',
-  port: 'port to listen on; 0 picks a free port (default: 8888)',
+  port: 'port to listen on; 0 picks a free port (default: $PORT, else 8888)',
   help: 'show this help and exit',
 };
 
+function usageLine(spec: CommandSpec): string {
+  return `Usage: ${programName()} [options]${spec.positionals ? ` ${spec.positionals}` : ''}`;
+}
+
 function usage(spec: CommandSpec): string {
-  const lines = [`Usage: ${programName()} [options]${spec.positionals ? ` ${spec.positionals}` : ''}`, '', spec.summary, '', 'Options:'];
-  for (const [name, o] of Object.entries(spec.options)) {
-    const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` <${name === 'port' ? 'n' : 'value'}>` : ''}`;
-    lines.push(`  ${flag.padEnd(26)} ${spec.help[name] ?? ''}`);
-  }
+  const flags = Object.entries(spec.options).map(
+    ([name, o]) => `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` <${name === 'port' ? 'n' : 'value'}>` : ''}`,
+  );
+  const width = Math.max(...flags.map((f) => f.length)) + 2;
+  const lines = [usageLine(spec), '', spec.summary, '', 'Options:'];
+  for (const [i, name] of Object.keys(spec.options).entries()) lines.push(`  ${flags[i].padEnd(width)}${spec.help[name] ?? ''}`);
   if (spec.details) lines.push('', spec.details.trimEnd());
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A value that starts with '-' after a flag that takes one (`--port -1`): node:util's parseArgs
+ * calls that ambiguous and refuses it; a number is a value, so pass it as `--port=-1` and let the
+ * option's own check say what is wrong with it.
+ */
+function joinNegativeValues(args: string[], options: Record<string, OptionSpec>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith('--') ? args[i].slice(2) : Object.keys(options).find((k) => options[k].short && `-${options[k].short}` === args[i]);
+    if (name && options[name]?.type === 'string' && /^-\d/.test(args[i + 1] ?? '')) {
+      out.push(`--${name}=${args[++i]}`);
+    } else {
+      out.push(args[i]);
+    }
+  }
+  return out;
 }
 
 /** Parses process.argv; prints usage and exits 0 on --help, or exits 2 on a bad flag. */
 export function parseCommand(spec: CommandSpec): Parsed {
   try {
-    const parsed = parseArgs({ options: spec.options, allowPositionals: Boolean(spec.positionals), strict: true });
+    const args = joinNegativeValues(process.argv.slice(2), spec.options);
+    const parsed = parseArgs({ args, options: spec.options, allowPositionals: Boolean(spec.positionals), strict: true });
     if (parsed.values.help) {
       process.stdout.write(usage(spec));
       process.exit(0);
     }
     return parsed as Parsed;
   } catch (err) {
-    process.stderr.write(`${programName()}: ${(err as Error).message}\n\n${usage(spec)}`);
+    // node:util's first sentence says what is wrong; its advice about '--' does not fit a server.
+    const message = (err as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, '');
+    process.stderr.write(`${programName()}: ${message}\n${usageLine(spec)} (--help for more)\n`);
     process.exit(2);
   }
 }
@@ -119,7 +146,11 @@ export function parseNumber(name: string, text: string, { integer = false, min =
  */
 export function runMain(main: () => void | Promise<void>): void {
   const fail = (err: unknown): void => {
-    if (err instanceof PosixError || err instanceof UsageError || (err as { code?: string })?.code?.startsWith?.('ERR_FORKSERVE')) {
+    // A system error from Node itself (a DNS lookup: `getaddrinfo ENOTFOUND host`) is also the
+    // environment's answer, not a bug: one line, like ours.
+    const e = err as { code?: unknown; syscall?: unknown };
+    const systemError = typeof e?.code === 'string' && typeof e.syscall === 'string';
+    if (err instanceof PosixError || err instanceof UsageError || systemError || (err as { code?: string })?.code?.startsWith?.('ERR_FORKSERVE')) {
       process.stderr.write(`${programName()}: ${(err as Error).message}\n`);
       process.exit(err instanceof UsageError ? 2 : 1);
     }

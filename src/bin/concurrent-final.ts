@@ -10,7 +10,7 @@
 import { SERVER_HELP, SERVER_OPTIONS, UsageError, appArgument, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
 import { GRACEFUL_TIMEOUT_MS, serveForkingEvented } from '../server/forking-evented';
 import { listenAndAnnounce } from '../server/listener';
-import { say } from '../server/log';
+import { plural, say } from '../server/log';
 import { answerCanned } from '../server/tutorial';
 import { helloApp, serverHeader } from '../server/hello-app';
 import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, serveHttpConnection, warmUpHttpPath } from '../server/http-connection';
@@ -25,7 +25,7 @@ runMain(async () => {
     summary: 'Stage 3g, the final server: fork per connection, every child reaped, robust under load.\nWith module:export it serves that app (Express, Koa, Fastify, Hono ...) instead of its hello app (3h).',
     positionals: '[module:export]',
     details: [
-      'Burst it (node dist/client2.js --max-clients 128) or load it (ab -n 5000 -c 50): no zombies remain.',
+      'Burst it (node dist/client2.js --max-clients 128 --max-conns 1) or load it (ab -n 5000 -c 50): no zombies remain.',
       'An app: node dist/concurrent-final.js examples/express/app.js:app   (see node dist/webserver2.js --help)',
     ].join('\n'),
     options: {
@@ -89,7 +89,7 @@ runMain(async () => {
     childSleepMs: sleepSeconds * 1000,
     gracefulTimeoutMs: graceSeconds * 1000,
     onStopped: ({ children, killed }) => {
-      say(`Stopped after ${children} connections${killed ? `; killed ${killed} children that outlived the grace period` : ''}.`);
+      say(`Stopped after ${plural(children, 'connection', 'connections')}${killed ? `; killed ${plural(killed, 'child', 'children')} that outlived the grace period` : ''}.`);
       process.exit(0);
     },
   });

@@ -13,7 +13,7 @@ const REQUEST_QUEUE_SIZE = 5;
 runMain(() => {
   const { values } = parseCommand({
     summary: 'Stage 3d: fork per connection, but the parent never closes client sockets (leaked fds, hanging clients, zombies).',
-    details: 'Try: curl http://localhost:8888/hello (it never ends), then ulimit -n 256 and node dist/client2.js --max-clients 300.',
+    details: 'Try: curl http://localhost:8888/hello (it never ends), then ulimit -n 256 and node dist/client2.js --max-clients 300 --max-conns 1.',
     options: SERVER_OPTIONS,
     help: SERVER_HELP,
   });

@@ -14,7 +14,7 @@ runMain(() => {
   const { values } = parseCommand({
     summary: 'Stages 3e/3f: a SIGCHLD handler that reaps once per signal; accept() restarted on EINTR.',
     details:
-      'Burst it: node dist/client2.js --max-clients 128, then look for zombies (node dist/ps.js <pid>).\n' +
+      'Burst it: node dist/client2.js --max-clients 128 --max-conns 1, then look for zombies (node dist/ps.js <pid>).\n' +
       'The 3e crash: --no-eintr-retry --sleep 3, then one request.',
     options: {
       ...SERVER_OPTIONS,

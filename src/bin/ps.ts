@@ -3,13 +3,13 @@
 
 import { UsageError, parseCommand, parseNumber, runMain } from '../cli';
 import { listChildren, openFdCount, processExists } from '../server/inspect';
-import { say } from '../server/log';
+import { plural, say } from '../server/log';
 
 function report(pid: number): void {
   const children = listChildren(pid);
   const zombies = children.filter((c) => c.state.startsWith('Z')).length;
   const fds = openFdCount(pid);
-  say(`Server ${pid}: ${fds ?? '?'} open fds, ${children.length} children (${zombies} zombies)`);
+  say(`Server ${pid}: ${fds ?? '?'} open fds, ${plural(children.length, 'child', 'children')} (${plural(zombies, 'zombie', 'zombies')})`);
   if (children.length === 0) return;
   say(`${'PID'.padStart(8)}  STAT  ${'AGE'.padStart(6)}  COMMAND`);
   for (const c of children) say(`${String(c.pid).padStart(8)}  ${c.state.padEnd(4)}  ${`${c.ageSeconds}s`.padStart(6)}  ${c.command}`);

@@ -45,17 +45,34 @@ export function parseAppSpec(text: string): AppSpec {
 
 const EXTENSIONS = ['', '.js', '.mjs', '.cjs', '.ts', '.mts', '.cts', '/index.js', '/index.mjs', '/index.ts'];
 
-/** The file a module spec names: a path relative to cwd (with the usual extensions) or a package. */
-export function resolveModule(spec: string, cwd = process.cwd()): string {
+/** The file a module spec names, and whether it was found as a package in node_modules. */
+export interface ResolvedModule {
+  file: string;
+  fromPackage: boolean;
+}
+
+/**
+ * The file a module spec names: a path relative to cwd (with the usual extensions), a folder (its
+ * package.json `main`, else its index file, as require() finds them), or a package.
+ */
+export function resolveModule(spec: string, cwd = process.cwd()): ResolvedModule {
   const tried: string[] = [];
   for (const ext of EXTENSIONS) {
     const file = path.resolve(cwd, spec + ext);
     tried.push(file);
-    if (fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return file;
+    if (fs.statSync(file, { throwIfNoEntry: false })?.isFile()) return { file, fromPackage: false };
+  }
+  const dir = path.resolve(cwd, spec);
+  if (fs.existsSync(path.join(dir, 'package.json'))) {
+    try {
+      return { file: require.resolve(dir), fromPackage: false };
+    } catch {
+      tried.push(`the main of ${path.join(dir, 'package.json')}`);
+    }
   }
   if (!spec.startsWith('.') && !path.isAbsolute(spec)) {
     try {
-      return require.resolve(spec, { paths: [cwd] });
+      return { file: require.resolve(spec, { paths: [cwd] }), fromPackage: true };
     } catch {
       tried.push(`package '${spec}' from ${cwd}`);
     }
@@ -70,7 +87,7 @@ export interface LoadOptions {
 
 /** Loads, picks the export, awaits it if it is a Promise, classifies it. */
 export async function loadApp(spec: AppSpec, options: LoadOptions = {}): Promise<LoadedApp> {
-  const file = resolveModule(spec.module, options.cwd);
+  const { file, fromPackage } = resolveModule(spec.module, options.cwd);
   let namespace: Record<string, unknown>;
   try {
     namespace = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
@@ -79,8 +96,15 @@ export async function loadApp(spec: AppSpec, options: LoadOptions = {}): Promise
     const where = e.stack?.split('\n').find((l) => l.includes(file)) ?? '';
     throw new AppLoadError(`cannot load ${file}: ${e.message.split('\n')[0]}${where ? ` (${where.trim()})` : ''}${typeScriptHint(file, e)}`);
   }
-  const { value, name } = pickExport(namespace, spec, file);
-  const app = isPromise(value) ? await value : value;
+  const { value, name } = pickExport(namespace, spec, file, fromPackage);
+  let app = value;
+  if (isPromise(value)) {
+    try {
+      app = await value;
+    } catch (err) {
+      throw new AppLoadError(`export '${name}' of ${file} is a Promise that rejected: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
   return classify(app, name, options.interface);
 }
 
@@ -90,9 +114,11 @@ function typeScriptHint(file: string, err: Error & { code?: string }): string {
   return ` (Node ${process.versions.node} does not run TypeScript; Node >= 22.18 strips types by itself)`;
 }
 
-function pickExport(namespace: Record<string, unknown>, spec: AppSpec, file: string): { value: unknown; name: string } {
+function pickExport(namespace: Record<string, unknown>, spec: AppSpec, file: string, fromPackage: boolean): { value: unknown; name: string } {
   const cjs = namespace['module.exports'] ?? namespace.default;
-  const candidates = spec.exportName !== null ? [spec.exportName] : ['app', 'default'];
+  // A bare package name (`express`) is more often a slip than an app: its default export is the
+  // library itself (express() would answer every request with 500). Such a spec must name its export.
+  const candidates = spec.exportName !== null ? [spec.exportName] : fromPackage ? ['app'] : ['app', 'default'];
   for (const name of candidates) {
     if (namespace[name] !== undefined) return { value: namespace[name], name };
     // CommonJS whose exports the ESM loader could not see statically (module.exports = { app })
@@ -100,8 +126,9 @@ function pickExport(namespace: Record<string, unknown>, spec: AppSpec, file: str
     if (name !== 'default' && fromCjs !== undefined) return { value: fromCjs, name };
   }
   const available = Object.keys(namespace).filter((k) => k !== 'module.exports');
+  const hint = fromPackage && spec.exportName === null ? `; '${spec.module}' is a package: name your app's file, or the export as ${spec.module}:<export>` : '';
   throw new AppLoadError(
-    `${file} has no export ${candidates.map((c) => `'${c}'`).join(' or ')} (it exports: ${available.length ? available.join(', ') : 'nothing'})`,
+    `${file} has no export ${candidates.map((c) => `'${c}'`).join(' or ')} (it exports: ${available.length ? available.join(', ') : 'nothing'})${hint}`,
   );
 }
 

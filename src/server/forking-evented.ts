@@ -13,7 +13,7 @@ import {
 import { EXHAUSTION_CODES, ACCEPT_RETRY_DELAY_MS } from './accept';
 import { runChildAsync } from './child';
 import type { Listener } from './listener';
-import { say, warn } from './log';
+import { plural, say, warn } from './log';
 import { describeExit, installReaper, isCleanExit, reapAll, type ChildExit } from './reaper';
 
 export const GRACEFUL_TIMEOUT_MS = 10_000;
@@ -156,7 +156,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
       finish();
       return;
     }
-    say(`Waiting up to ${gracefulTimeoutMs} ms for ${children.size} children ...`);
+    say(`Waiting up to ${gracefulTimeoutMs / 1000} s for ${plural(children.size, 'child', 'children')} ...`);
     // The SIGCHLD wake-up does not keep the loop alive (the listener watcher did, and it is closed):
     // this poll does, and reaps too, should a delivery be missed.
     stopPoll = setInterval(() => {

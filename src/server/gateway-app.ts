@@ -9,9 +9,29 @@ import { accept, close, type SocketAddress } from '../posix';
 import { createListener } from './listener';
 import { warn } from './log';
 
-/** Loads `module:export`; AppLoadError (one line, code ERR_FORKSERVE_APP) when it cannot. */
-export function loadAppSpec(spec: string, forced?: Interface): Promise<LoadedApp> {
-  return loadApp(parseAppSpec(spec), { interface: forced });
+/**
+ * Loads `module:export`; AppLoadError (one line, code ERR_FORKSERVE_APP) when it cannot. An app
+ * whose module calls listen() while it loads (a server of its own, beside forkserve's) is told so.
+ */
+export async function loadAppSpec(spec: string, forced?: Interface): Promise<LoadedApp> {
+  const listens: string[] = [];
+  const listen = net.Server.prototype.listen;
+  net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
+    const [first] = args;
+    listens.push(typeof first === 'object' && first !== null ? JSON.stringify(first) : `port ${String(first)}`);
+    return (listen as (...a: unknown[]) => net.Server).apply(this, args);
+  } as typeof listen;
+  try {
+    return await loadApp(parseAppSpec(spec), { interface: forced });
+  } finally {
+    net.Server.prototype.listen = listen;
+    if (listens.length > 0) {
+      warn(
+        `warning: loading ${spec} called listen() (${listens.join(', ')}): that server runs in this process, beside ` +
+          "forkserve's; start it only when the module runs by itself (if (require.main === module) ...)",
+      );
+    }
+  }
 }
 
 /** What the gateway calls with an error the app threw or rejected with (after answering 500). */

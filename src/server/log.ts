@@ -34,3 +34,8 @@ export function sayRaw(text: string): void {
 export function warn(line: string): void {
   writeAllSync(2, `${line}\n`);
 }
+
+/** "1 child", "3 children": a count with its noun. */
+export function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

@@ -38,6 +38,8 @@ describe('finding the app: module:export', () => {
     ['null', [`${APPS}/not-an-app.js:nothing`], /export 'nothing' is null, not an app/],
     ['a module that throws while loading', [`${APPS}/throws-on-load.js`], /cannot load .*throws-on-load\.js: cannot start: missing config/],
     ['--interface node on a fetch object', ['--interface', 'node', path.join(ROOT, 'examples', 'fetch', 'app.mjs')], /is not a \(req, res\) listener/],
+    ['a Promise export that rejects', [`${APPS}/rejected.js`], /export 'app' of .*rejected\.js is a Promise that rejected: database unreachable$/m],
+    ['a bare package name (a slip: its default export is the library)', ['express'], /has no export 'app' \(it exports: .*\); 'express' is a package: name your app's file, or the export as express:<export>$/m],
   ])('%s: one line naming what was tried, exit 1', async (_name, args, message) => {
     for (const entry of ['webserver2.js', 'concurrent-final.js']) {
       const r = await node(entry, '--port', '0', ...args);
@@ -67,6 +69,18 @@ describe('finding the app: module:export', () => {
         expect(r.stdout, `${entry} ${args.join(' ')}: ${r.stderr}`).toMatch(body);
         server.kill();
       }
+    }
+  });
+
+  it("a folder serves its package.json main; a module that calls listen() itself is warned about, and forkserve serves it", async () => {
+    for (const entry of ['webserver2.js', 'concurrent-final.js']) {
+      const folder = await startServer(entry, ['--port', '0', '--quiet', `${APPS}/with-main`]);
+      expect((await run('curl', ['-sS', '-m', '5', `http://127.0.0.1:${folder.port}/m`], 10_000)).stdout).toBe('from package.json main: GET /m');
+      folder.kill();
+      const listens = await startServer(entry, ['--port', '0', '--quiet', `${APPS}/listens.js`]);
+      expect((await run('curl', ['-sS', '-m', '5', `http://127.0.0.1:${listens.port}/l`], 10_000)).stdout).toBe('served by forkserve: /l');
+      expect(listens.stderr()).toMatch(/^warning: loading .*listens\.js called listen\(\) \(port 0\): that server runs in this process, beside forkserve's/);
+      listens.kill();
     }
   });
 

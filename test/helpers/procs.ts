@@ -46,20 +46,21 @@ export interface StartOptions {
   /** An executable to run instead of `node dist/<entry>` (an installed package's bin), from `cwd`. */
   executable?: string;
   cwd?: string;
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Starts `node dist/<entry> ...args` and waits for "Serving HTTP on port N ...". */
-export function startServer(entry: string, args: string[] = [], { timeoutMs = 10_000, ulimitNofile, runAs, executable, cwd }: StartOptions = {}): Promise<Server> {
+export function startServer(entry: string, args: string[] = [], { timeoutMs = 10_000, ulimitNofile, runAs, executable, cwd, env }: StartOptions = {}): Promise<Server> {
   const argv = [path.resolve(DIST, entry), ...args];
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   const proc =
     executable !== undefined
-      ? spawn(executable, args, { stdio, cwd })
+      ? spawn(executable, args, { stdio, cwd, env })
       : ulimitNofile !== undefined
         ? spawn('bash', ['-c', `ulimit -n ${ulimitNofile} && exec "$0" "$@"`, process.execPath, ...argv], { stdio })
         : runAs
           ? spawn(runAs[0], [...runAs.slice(1), process.execPath, ...argv], { stdio })
-          : spawn(process.execPath, argv, { stdio });
+          : spawn(process.execPath, argv, { stdio, cwd, env });
   spawned.add(proc);
   let out = '';
   let err = '';

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DIST, killAll, lastJson, run } from '../helpers/procs';
+import { DIST, killAll, lastJson, run, startServer } from '../helpers/procs';
 
 afterEach(killAll);
 
@@ -29,6 +29,22 @@ describe('every entry', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("Unknown option '--no-such-flag'");
     expect(r.stderr).not.toMatch(/\n\s+at /);
+    // The error and the usage line, not the whole help (--help has that).
+    expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(2);
+    expect(r.stderr).toMatch(/\nUsage: node .* \(--help for more\)\n$/);
+  });
+
+  it.each(ENTRIES)('%s --help lines its option descriptions up in one column', async (entry) => {
+    const lines = (await node(entry, '--help')).stdout.split('\n').filter((l) => /^ {2}(-\w, | {4})--/.test(l));
+    const columns = new Set(lines.map((l) => /^( {2}(?:-\w, | {4})--\S+(?: <\w+>)? +)\S/.exec(l)![1].length));
+    expect([...columns], lines.join('\n')).toHaveLength(1);
+  });
+
+  it('the burst suggested by --help makes one connection per client, not client2\'s default 1024', async () => {
+    for (const entry of ['concurrent2.js', 'concurrent3.js', 'concurrent-final.js']) {
+      const help = (await node(entry, '--help')).stdout;
+      for (const m of help.matchAll(/client2\.js [^)\n]*/g)) expect(m[0], entry).toContain('--max-conns 1');
+    }
   });
 });
 
@@ -46,6 +62,18 @@ describe('usage errors', () => {
     expect((await node('sleep.js', '--sleep', 'soon')).stderr).toContain("invalid --sleep 'soon'");
     expect((await node('client2.js', '--max-clients', '0')).stderr).toContain("invalid --max-clients '0'");
     expect((await node('concurrent-final.js', '--backlog', '1.5')).stderr).toContain("invalid --backlog '1.5'");
+  });
+
+  it('a negative port is a bad port (one line, exit 2), not node:util\'s "argument is ambiguous"', async () => {
+    const r = await node('concurrent-final.js', '--port', '-1');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^node .*concurrent-final\.js: invalid port '-1' \(expected 0\.\.65535\)\n$/);
+  });
+
+  it('a client whose host does not resolve says so in one line, exit 1', async () => {
+    const r = await node('client1.js', '--host', 'nosuchhost.invalid', '--port', '1');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^node .*client1\.js: getaddrinfo (ENOTFOUND|EAI_AGAIN) nosuchhost\.invalid\n$/);
   });
 
   it('a host name a server cannot bind is refused with a one-line message', async () => {
@@ -67,5 +95,15 @@ describe('client2 failures', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('connect/send ECONNREFUSED: 6');
     expect(lastJson(r.stdout)).toMatchObject({ clients: 2, conns: 3, made: 0, failed: 6, failures: { ECONNREFUSED: 6 } });
+  });
+});
+
+describe('$PORT', () => {
+  it('is the default port when set (as platforms and gunicorn use it); --port still wins', async () => {
+    const fromEnv = await startServer('webserver1.js', [], { env: { ...process.env, PORT: '0' } });
+    expect(fromEnv.port).toBeGreaterThan(0); // 0 picked a free port: not 8888
+    fromEnv.kill();
+    const r = await node('webserver1.js', '--help');
+    expect(r.stdout).toContain('(default: $PORT, else 8888)');
   });
 });
