@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <map>
 #include <memory>
@@ -289,12 +290,13 @@ static void MadviseDofork() {}  // macOS has no MADV_DONTFORK: the heap is inher
 // GC an idle child spins at 100% CPU (measured, Node 20-26). V8 posts all of this through virtual
 // methods of v8::Platform on the one platform object; in the child we give that object a private
 // copy of its vtable in which the worker-thread methods hand tasks to a small pool of threads this
-// file owns (started lazily, created in the child, as many as the parent's V8 workers;
-// FORKSERVE_CHILD_WORKERS=N overrides, 0 restores the old loss of that work, for measuring it).
+// file owns (started lazily, created in the child, at most as many as the parent's V8 workers;
+// FORKSERVE_CHILD_WORKERS=N, read by posix.ts, changes that; 0 brings back the loss of that work,
+// spin included: for measuring it only).
 // Slot numbers come from the v8-platform.h the addon is compiled against, which is the running
 // Node's (addon.cc refuses another ABI); the copy is made once, in the parent, and a child only
-// swaps the object's vtable pointer. The start-up self-check proves, for this Node, that each way
-// V8 posts background work through v8::Platform reaches the replaced slots (ProbeWorkerRouting).
+// swaps the object's vtable pointer. The start-up self-check proves, for this Node, that a job posted
+// through Node's own job implementation reaches the replaced slots (ProbeWorkerRouting).
 // Flags were measured as the alternative and rejected: set in the child at run time, V8 caches
 // most of them (cppgc reads --single-threaded-gc once per heap) or aborts (--single-threaded-gc
 // and --no-parallel-marking on Node 20), and the command line would make the parent single-threaded too.
@@ -315,10 +317,11 @@ struct ChildPool {
   int maxThreads = 0;
   bool frozen = false;  // the fork barrier counts threads: start none meanwhile
   uint64_t posted = 0, ran = 0;
+  uint32_t startFailures = 0;  // pthread_create() refused
 };
 ChildPool g_pool;
 bool g_poolActive = false;  // the platform's worker methods lead here (child only)
-int g_childWorkers = -1;    // FORKSERVE_CHILD_WORKERS; -1: default
+int g_childWorkers = -1;    // most threads a child starts: the parent's V8 workers, or setChildWorkers()
 
 double MonoSeconds() {  // the clock of g_pool.cv's timed waits
   struct timespec ts;
@@ -374,29 +377,39 @@ void* PoolMain(void*) {
   return nullptr;
 }
 
-// Called with g_pool.mu held.
+// Called with g_pool.mu held: starts a thread when more tasks are ready than threads wait for them
+// (an idle thread already signalled still counts as idle until it wakes), or when delayed tasks have
+// no thread to time them.
 void PoolMaybeStartThread() {
-  if (g_pool.frozen || g_pool.idle > 0 || g_pool.threads >= g_pool.maxThreads) return;
+  if (g_pool.frozen || g_pool.threads >= g_pool.maxThreads) return;
+  bool needed = static_cast<int>(g_pool.ready.size()) > g_pool.idle || (g_pool.threads == 0 && !g_pool.delayed.empty());
+  if (!needed) return;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 4 << 20);  // Node's platform workers use 4 MiB too
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &old);  // every signal stays with the main thread
+  // Asynchronous signals stay with the main thread; a fault raised on this thread must still be one.
+  sigset_t blocked, old;
+  sigfillset(&blocked);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS}) sigdelset(&blocked, sig);
+  pthread_sigmask(SIG_BLOCK, &blocked, &old);
   pthread_t t;
   if (pthread_create(&t, &attr, PoolMain, nullptr) == 0) g_pool.threads++;
+  else g_pool.startFailures++;  // RLIMIT_NPROC, pids.max: the work waits for a thread that exists
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   pthread_attr_destroy(&attr);
 }
 
-int g_routeProbe = -1;  // >= 0 while the self-check counts the posts that reach the hooks (parent)
+// The self-check's routing probe runs on the main thread of the parent, with the child's vtable in
+// place for a moment. Other threads (a worker_threads Worker, say) may post through the platform
+// meanwhile: their tasks must reach Node's real methods, not be counted and dropped.
+std::atomic<bool> g_probing{false};
+pthread_t g_probeThread;
+int g_routeProbe = 0;  // posts that reached the hooks from the probing thread
+
+bool ProbingHere() { return g_probing.load(std::memory_order_acquire) && pthread_equal(pthread_self(), g_probeThread); }
 
 void PoolPost(std::unique_ptr<v8::Task> task, double delaySeconds) {
-  if (g_routeProbe >= 0) {  // the self-check's no-op task: counted and dropped
-    g_routeProbe++;
-    return;
-  }
   pthread_mutex_lock(&g_pool.mu);
   g_pool.posted++;
   if (delaySeconds > 0) {
@@ -409,18 +422,40 @@ void PoolPost(std::unique_ptr<v8::Task> task, double delaySeconds) {
   pthread_mutex_unlock(&g_pool.mu);
 }
 
+// Node's own implementations of the replaced slots (read from the real vtable), for posts that must
+// not go to the pool: the parent's other threads during the probe.
+void* g_realFns[4];
+
 // The replacements, with the ABI of the virtual methods they stand in for (`this` first; a
 // std::unique_ptr argument is passed by address and destroyed by the caller, as for any function).
-void HookPost(v8::Platform*, std::unique_ptr<v8::Task> task) { PoolPost(std::move(task), 0); }
-void HookPostDelayed(v8::Platform*, std::unique_ptr<v8::Task> task, double delay) {
-  PoolPost(std::move(task), delay);
+// I is the slot's index in PlatformSlots. In a child every post goes to the pool; in the parent the
+// probing thread's are counted and dropped (no-op tasks), anyone else's go to Node.
+template <int I>
+void HookPost(v8::Platform* p, std::unique_ptr<v8::Task> task) {
+  if (ProbingHere()) return void(g_routeProbe++);
+  if (g_poolActive) return PoolPost(std::move(task), 0);
+  reinterpret_cast<void (*)(v8::Platform*, std::unique_ptr<v8::Task>)>(g_realFns[I])(p, std::move(task));
 }
-void HookPostImpl(v8::Platform*, v8::TaskPriority, std::unique_ptr<v8::Task> task, const void* /*SourceLocation&*/) {
-  PoolPost(std::move(task), 0);
+template <int I>
+void HookPostDelayed(v8::Platform* p, std::unique_ptr<v8::Task> task, double delay) {
+  if (ProbingHere()) return void(g_routeProbe++);
+  if (g_poolActive) return PoolPost(std::move(task), delay);
+  reinterpret_cast<void (*)(v8::Platform*, std::unique_ptr<v8::Task>, double)>(g_realFns[I])(p, std::move(task), delay);
 }
-void HookPostDelayedImpl(v8::Platform*, v8::TaskPriority, std::unique_ptr<v8::Task> task, double delay,
-                         const void* /*SourceLocation&*/) {
-  PoolPost(std::move(task), delay);
+template <int I>
+void HookPostImpl(v8::Platform* p, v8::TaskPriority priority, std::unique_ptr<v8::Task> task, const void* location) {
+  if (ProbingHere()) return void(g_routeProbe++);
+  if (g_poolActive) return PoolPost(std::move(task), 0);
+  reinterpret_cast<void (*)(v8::Platform*, v8::TaskPriority, std::unique_ptr<v8::Task>, const void*)>(g_realFns[I])(
+      p, priority, std::move(task), location);
+}
+template <int I>
+void HookPostDelayedImpl(v8::Platform* p, v8::TaskPriority priority, std::unique_ptr<v8::Task> task, double delay,
+                         const void* location) {
+  if (ProbingHere()) return void(g_routeProbe++);
+  if (g_poolActive) return PoolPost(std::move(task), delay);
+  reinterpret_cast<void (*)(v8::Platform*, v8::TaskPriority, std::unique_ptr<v8::Task>, double, const void*)>(
+      g_realFns[I])(p, priority, std::move(task), delay, location);
 }
 
 // Vtable slot of a virtual member function, from its pointer-to-member (Itanium C++ ABI; the ARM
@@ -447,16 +482,16 @@ struct PlatformSlots : v8::Platform {
   template <typename P>
   static auto Impl(int) -> decltype(&P::PostTaskOnWorkerThreadImpl, &P::PostDelayedTaskOnWorkerThreadImpl, bool()) {
     // V8 >= 12: the public CallOnWorkerThread & co. are non-virtual and lead here.
-    return Add(VirtualSlot(&P::PostTaskOnWorkerThreadImpl), reinterpret_cast<void*>(&HookPostImpl)) &&
-           Add(VirtualSlot(&P::PostDelayedTaskOnWorkerThreadImpl), reinterpret_cast<void*>(&HookPostDelayedImpl));
+    return Add(VirtualSlot(&P::PostTaskOnWorkerThreadImpl), reinterpret_cast<void*>(&HookPostImpl<0>)) &&
+           Add(VirtualSlot(&P::PostDelayedTaskOnWorkerThreadImpl), reinterpret_cast<void*>(&HookPostDelayedImpl<1>));
   }
   template <typename P>
   static bool Impl(...) {
     // V8 11: the public methods are the virtuals.
-    return Add(VirtualSlot(&P::CallOnWorkerThread), reinterpret_cast<void*>(&HookPost)) &&
-           Add(VirtualSlot(&P::CallBlockingTaskOnWorkerThread), reinterpret_cast<void*>(&HookPost)) &&
-           Add(VirtualSlot(&P::CallLowPriorityTaskOnWorkerThread), reinterpret_cast<void*>(&HookPost)) &&
-           Add(VirtualSlot(&P::CallDelayedOnWorkerThread), reinterpret_cast<void*>(&HookPostDelayed));
+    return Add(VirtualSlot(&P::CallOnWorkerThread), reinterpret_cast<void*>(&HookPost<0>)) &&
+           Add(VirtualSlot(&P::CallBlockingTaskOnWorkerThread), reinterpret_cast<void*>(&HookPost<1>)) &&
+           Add(VirtualSlot(&P::CallLowPriorityTaskOnWorkerThread), reinterpret_cast<void*>(&HookPost<2>)) &&
+           Add(VirtualSlot(&P::CallDelayedOnWorkerThread), reinterpret_cast<void*>(&HookPostDelayed<3>));
   }
   static bool Add(long slot, void* fn) {
     if (slot < 0 || count >= 4) return false;
@@ -487,8 +522,10 @@ size_t MappedBytesFrom(const void* addr, size_t want) {
 }
 
 // In the parent, once: a copy of the platform's vtable in which the worker-thread slots lead to the
-// pool. NodePlatform adds virtuals of its own after v8::Platform's, and how many is not in any
-// public header: copy 512 slots (or up to the end of the mapping), far more than it has.
+// pool. After v8::Platform's virtuals come node::MultiIsolatePlatform's (node.h) and any NodePlatform
+// adds (not in a public header): copy 512 slots, far more than all of them (about 40), or up to the
+// end of the mapping. The vtable lies inside Node's readable data segment, so the copy reads
+// nothing unreadable.
 bool PrepareWorkerRouting(v8::Platform* platform) {
   if (!g_slotsOk || platform == nullptr) return false;
   void** vptr = *reinterpret_cast<void***>(platform);
@@ -501,7 +538,10 @@ bool PrepareWorkerRouting(v8::Platform* platform) {
   void** copy = static_cast<void**>(malloc((kHeader + n) * sizeof(void*)));
   if (copy == nullptr) return false;
   memcpy(copy, vptr - kHeader, (kHeader + n) * sizeof(void*));
-  for (int i = 0; i < PlatformSlots::count; i++) copy[kHeader + PlatformSlots::slots[i]] = PlatformSlots::fns[i];
+  for (int i = 0; i < PlatformSlots::count; i++) {
+    g_realFns[i] = vptr[PlatformSlots::slots[i]];
+    copy[kHeader + PlatformSlots::slots[i]] = PlatformSlots::fns[i];
+  }
   g_vtableReal = vptr;
   g_vtableCopy = copy + kHeader;
   return true;
@@ -521,32 +561,26 @@ class NopJob : public v8::JobTask {
   size_t GetMaxConcurrency(size_t) const override { return 1; }
 };
 
-// The self-check's routing probe, run in the parent while every V8 worker is parked (no other thread
-// calls the platform then): with the child's vtable in place, does each way V8 posts background work
-// through the public v8::Platform API (a task, a blocking and a low-priority task, a delayed task, a
-// job's worker) reach the pool? Returns how many of the 5 did; the real vtable is back on return.
+// The self-check's routing probe, run in the parent while every V8 worker is parked. With the
+// child's vtable in place, a job is posted through Node's own job implementation (V8's
+// DefaultJobState, compiled into Node: the way most of V8's background work is posted), plus a plain
+// task: both must reach the hooks, which proves that V8's compiled code and the header the addon was
+// built with agree on the slots. Other threads posting meanwhile are forwarded to Node (the hooks
+// tell them apart). Returns how many of the 2 reached the hooks; the real vtable is back on return.
 int ProbeWorkerRouting(v8::Platform* platform) {
   if (g_vtableCopy == nullptr || platform == nullptr) return 0;
   g_routeProbe = 0;
+  g_probeThread = pthread_self();
+  g_probing.store(true, std::memory_order_release);
   SetPlatformVtable(platform, g_vtableCopy);
   platform->CallOnWorkerThread(std::make_unique<NopTask>());
-  platform->CallBlockingTaskOnWorkerThread(std::make_unique<NopTask>());
-  platform->CallLowPriorityTaskOnWorkerThread(std::make_unique<NopTask>());
-  platform->CallDelayedOnWorkerThread(std::make_unique<NopTask>(), 3600);
   std::unique_ptr<v8::JobHandle> job = platform->PostJob(v8::TaskPriority::kUserVisible, std::make_unique<NopJob>());
   SetPlatformVtable(platform, g_vtableReal);
-  int reached = g_routeProbe;
-  g_routeProbe = -1;
+  g_probing.store(false, std::memory_order_release);
   if (job) job->Cancel();  // its one worker task was dropped above; none is running
-  return reached;
+  return g_routeProbe;
 }
-const int kRouteProbes = 5;
-
-int DefaultChildWorkers(int parentWorkers) {
-  const char* v = getenv("FORKSERVE_CHILD_WORKERS");
-  if (v != nullptr && *v != '\0') return std::max(0, std::min(atoi(v), 64));
-  return std::max(1, parentWorkers);  // what a spawned Node would have
-}
+const int kRouteProbes = 2;
 
 // Child side of fork(): first fork routes the platform's worker tasks to the pool; a grandchild
 // re-creates the pool's primitives (their threads stayed behind) and keeps the queued tasks.
@@ -582,7 +616,7 @@ void PoolThaw() {
   if (!g_poolActive) return;
   pthread_mutex_lock(&g_pool.mu);
   g_pool.frozen = false;
-  if (!g_pool.ready.empty()) PoolMaybeStartThread();
+  PoolMaybeStartThread();
   pthread_mutex_unlock(&g_pool.mu);
 }
 
@@ -716,9 +750,10 @@ static Napi::Value Fork(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, pid);
 }
 
-// forkSelfCheck(timeoutMs, probeMs) -> { v8Posted, v8Arrived, uvPosted, uvArrived, probesArrived }.
-// Parks every thread we believe exists, then posts one more item to each pool: if a probe runs while
-// everyone is parked, a thread escaped the count and children could hang.
+// forkSelfCheck(timeoutMs, probeMs) -> { ok, v8Posted, uvPosted, arrived, probesArrived, workerRouting,
+// workerPostsRouted }. Parks every thread we believe exists, then posts one more item to each pool: if
+// a probe runs while everyone is parked, a thread escaped the count and children could hang. While
+// they are parked, it also proves that a child's worker posts would reach its pool.
 static Napi::Value ForkSelfCheck(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int32_t timeoutMs = 2000, probeMs = 50;
@@ -757,7 +792,12 @@ static Napi::Value ForkSelfCheck(const Napi::CallbackInfo& info) {
   o.Set("uvPosted", Napi::Number::New(env, uvn));
   o.Set("arrived", Napi::Number::New(env, arrived));
   o.Set("probesArrived", Napi::Number::New(env, probes));
-  o.Set("workerRouting", Napi::String::New(env, !routing ? "off" : routed == kRouteProbes ? "ok" : g_vtableCopy == nullptr ? "no vtable slots" : "incomplete"));
+  const char* routingState = !routing                          ? "off"
+                             : !ok || probes != 0               ? "not run"
+                             : routed == kRouteProbes           ? "ok"
+                             : g_vtableCopy == nullptr          ? "no vtable slots"
+                                                                : "incomplete";
+  o.Set("workerRouting", Napi::String::New(env, routingState));
   o.Set("workerPostsRouted", Napi::Number::New(env, routed));
   return o;
 }
@@ -801,6 +841,7 @@ static Napi::Value ForkInfo(const Napi::CallbackInfo& info) {
     o.Set("childPoolPosted", Napi::Number::New(env, static_cast<double>(g_pool.posted)));
     o.Set("childPoolRan", Napi::Number::New(env, static_cast<double>(g_pool.ran)));
     o.Set("childPoolQueued", Napi::Number::New(env, static_cast<double>(g_pool.ready.size() + g_pool.delayed.size())));
+    o.Set("childPoolStartFailures", Napi::Number::New(env, g_pool.startFailures));
     pthread_mutex_unlock(&g_pool.mu);
   }
 #if defined(__linux__)
@@ -814,6 +855,15 @@ static Napi::Value SetBarrierTimeout(const Napi::CallbackInfo& info) {
   int32_t ms;
   if (!ArgInt(info, 0, &ms)) return info.Env().Undefined();
   g_barrierTimeoutMs = ms > 0 ? ms : 1;
+  return info.Env().Undefined();
+}
+
+// setChildWorkers(n): the most V8 worker threads a forked child starts for itself (0: none, and
+// V8's background work is lost in children as it was before; see above).
+static Napi::Value SetChildWorkers(const Napi::CallbackInfo& info) {
+  int32_t n;
+  if (!ArgInt(info, 0, &n)) return info.Env().Undefined();
+  if (!g_poolActive) g_childWorkers = std::max(0, n);
   return info.Env().Undefined();
 }
 
@@ -837,7 +887,7 @@ void InitFork(Napi::Env env, Napi::Object exports) {
     g_v8Workers = std::max(0, g_platformThreads - 1);
   }
   g_threadpoolThreads = ThreadpoolSize();
-  g_childWorkers = DefaultChildWorkers(g_v8Workers);
+  g_childWorkers = std::max(1, g_v8Workers);  // what a spawned Node would have; posix.ts may change it
   g_slotsOk = PlatformSlots::Impl<PlatformSlots>(0);
   PrepareWorkerRouting(g_platform);
   g_parkLoop = new uv_loop_t();
@@ -852,6 +902,7 @@ void InitFork(Napi::Env env, Napi::Object exports) {
   exports.Set("forkRelease", Napi::Function::New(env, ForkRelease, "forkRelease"));
   exports.Set("setBarrierTimeout", Napi::Function::New(env, SetBarrierTimeout, "setBarrierTimeout"));
   exports.Set("setLoopDryCallback", Napi::Function::New(env, SetLoopDryCallback, "setLoopDryCallback"));
+  exports.Set("setChildWorkers", Napi::Function::New(env, SetChildWorkers, "setChildWorkers"));
 }
 
 }  // namespace forkserve

@@ -37,6 +37,8 @@ export interface NativeForkInfo {
   childPoolPosted?: number;
   childPoolRan?: number;
   childPoolQueued?: number;
+  /** Threads the child's pool could not start (RLIMIT_NPROC, a cgroup's pids.max). */
+  childPoolStartFailures?: number;
   madviseErrors?: number;
   madvisePerMapping?: boolean;
 }
@@ -47,8 +49,8 @@ export interface NativeSelfCheck {
   uvPosted: number;
   arrived: number;
   probesArrived: number;
-  /** 'ok': V8's worker posts (task, blocking, low-priority, delayed, job) reach a child's own pool. */
-  workerRouting: 'ok' | 'off' | 'incomplete' | 'no vtable slots';
+  /** 'ok': a task and a job posted through Node's platform would reach a child's own pool. */
+  workerRouting: 'ok' | 'off' | 'not run' | 'incomplete' | 'no vtable slots';
   workerPostsRouted: number;
 }
 
@@ -99,6 +101,7 @@ export interface NativeAddon {
   sigprocmask(how: number, signals: number[]): number[];
 
   fork(): number;
+  setChildWorkers(n: number): void;
   forkSelfCheck(timeoutMs: number, probeMs: number): NativeSelfCheck;
   forkInfo(): NativeForkInfo;
   forkHold(): void;

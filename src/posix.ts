@@ -32,7 +32,10 @@ function loadNative(): NativeAddon {
       failures.push(`  ${file}: ${(err as Error).message.split('\n')[0]}`);
     }
   }
-  const err = new Error(`could not load forkserve's native addon (run npm rebuild). Tried:\n${failures.join('\n')}`);
+  const err = new Error(
+    "could not load forkserve's native addon (run npm rebuild; if npm skipped forkserve's install script, " +
+      `approve it first: npm install-scripts approve forkserve). Tried:\n${failures.join('\n')}`,
+  );
   (err as NodeJS.ErrnoException).code = 'ERR_FORKSERVE_NATIVE_LOAD';
   throw err;
 }
@@ -82,6 +85,19 @@ export class PosixError extends Error {
 }
 
 native.setErrorFactory((errnum, syscall, text) => new PosixError(errnum, syscall, text));
+
+// FORKSERVE_CHILD_WORKERS: the most V8 worker threads a forked child starts for itself (default: as
+// many as this process has). 0 leaves V8's background work unrun in children (an idle child then
+// spins after a major GC): for measuring that, not for serving.
+const childWorkers = process.env.FORKSERVE_CHILD_WORKERS;
+if (childWorkers !== undefined && childWorkers !== '') {
+  if (!/^\d+$/.test(childWorkers) || Number(childWorkers) > 64) {
+    throw Object.assign(new Error(`FORKSERVE_CHILD_WORKERS='${childWorkers}' is not a number of threads (0..64)`), {
+      code: 'ERR_FORKSERVE_CHILD_WORKERS',
+    });
+  }
+  native.setChildWorkers(Number(childWorkers));
+}
 
 /** True when `err` is a PosixError with one of the given codes. */
 export function isErrno(err: unknown, ...codes: string[]): err is PosixError {
@@ -348,8 +364,11 @@ export function prepareFork(): void {
     if (!check.ok) {
       throw Object.assign(
         new Error(
-          `fork: the self-check failed (${JSON.stringify(check)}); this Node version has threads forkserve ` +
-            'cannot park, or posts V8 background work where a forked child cannot run it: children could hang or spin',
+          check.workerRouting === 'incomplete' || check.workerRouting === 'no vtable slots'
+            ? `fork: the self-check failed (${JSON.stringify(check)}); on this Node version V8's background work cannot ` +
+              'be routed to threads of a forked child (FORKSERVE_CHILD_WORKERS=0 forks without them: long-lived children may spin)'
+            : `fork: the self-check failed (${JSON.stringify(check)}); this Node version has threads forkserve ` +
+              'cannot park, and forked children could hang',
         ),
         { code: 'ERR_FORKSERVE_SELF_CHECK' },
       );

@@ -56,7 +56,9 @@ describe('the packed package installed into an app', () => {
   it('npm install <tarball> express builds the addon on install, without TypeScript', async () => {
     expect(tarball).not.toBe('');
     fs.mkdirSync(appDir);
-    fs.writeFileSync(path.join(appDir, 'package.json'), JSON.stringify({ name: 'an-app', version: '1.0.0', private: true }));
+    // allowScripts: npm 12 runs no dependency's install script unless the app allows it (npm 11 warns);
+    // forkserve's is node-gyp building the addon. `npm install-scripts approve forkserve` writes the same.
+    fs.writeFileSync(path.join(appDir, 'package.json'), JSON.stringify({ name: 'an-app', version: '1.0.0', private: true, allowScripts: { forkserve: true } }));
     fs.writeFileSync(path.join(appDir, 'app.js'), APP);
     const r = await run('npm', ['install', tarball, `express@${expressVersion}`, '--prefer-offline', '--no-audit', '--no-fund'], 600_000, undefined, { cwd: appDir });
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
