@@ -63,25 +63,35 @@ struct Barrier {
 };
 static Barrier g_barrier;
 
-static void BarrierInit() {
-  pthread_mutex_init(&g_barrier.mu, nullptr);
+// The clock of this file's timed waits: CLOCK_MONOTONIC where a condition variable can be told to
+// use it (Linux), else the realtime clock that pthread_cond_timedwait uses by default (macOS).
+static void CondClockNow(struct timespec* ts) {
+#if defined(__linux__)
+  clock_gettime(CLOCK_MONOTONIC, ts);
+#else
+  clock_gettime(CLOCK_REALTIME, ts);
+#endif
+}
+
+static void InitTimedCond(pthread_cond_t* cv) {
   pthread_condattr_t attr;
   pthread_condattr_init(&attr);
 #if defined(__linux__)
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 #endif
-  pthread_cond_init(&g_barrier.arrivedCv, &attr);
-  pthread_cond_init(&g_barrier.releaseCv, nullptr);
+  pthread_cond_init(cv, &attr);
   pthread_condattr_destroy(&attr);
+}
+
+static void BarrierInit() {
+  pthread_mutex_init(&g_barrier.mu, nullptr);
+  InitTimedCond(&g_barrier.arrivedCv);
+  pthread_cond_init(&g_barrier.releaseCv, nullptr);
 }
 
 static struct timespec DeadlineAfter(int ms) {
   struct timespec ts;
-#if defined(__linux__)
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-#else
-  clock_gettime(CLOCK_REALTIME, &ts);
-#endif
+  CondClockNow(&ts);
   ts.tv_sec += ms / 1000;
   ts.tv_nsec += static_cast<long>(ms % 1000) * 1000000L;
   if (ts.tv_nsec >= 1000000000L) {
@@ -309,7 +319,7 @@ namespace {
 
 struct ChildPool {
   pthread_mutex_t mu;
-  pthread_cond_t cv;  // CLOCK_MONOTONIC
+  pthread_cond_t cv;  // timed waits on CondClockNow's clock
   std::deque<std::unique_ptr<v8::Task>> ready;
   std::multimap<double, std::unique_ptr<v8::Task>> delayed;  // due (monotonic seconds) -> task
   int threads = 0;  // started in this process
@@ -325,23 +335,13 @@ int g_childWorkers = -1;    // most threads a child starts: the parent's V8 work
 
 double MonoSeconds() {  // the clock of g_pool.cv's timed waits
   struct timespec ts;
-#if defined(__linux__)
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-#else
-  clock_gettime(CLOCK_REALTIME, &ts);
-#endif
+  CondClockNow(&ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 void PoolInitSync() {
   pthread_mutex_init(&g_pool.mu, nullptr);
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-#if defined(__linux__)
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-#endif
-  pthread_cond_init(&g_pool.cv, &attr);
-  pthread_condattr_destroy(&attr);
+  InitTimedCond(&g_pool.cv);
 }
 
 void* PoolMain(void*) {
