@@ -226,7 +226,7 @@ describe('concurrent-final (3g)', () => {
     await eventually(() => childStates(server.pid), (c) => c.length === 1);
     server.kill('SIGTERM');
     expect(await server.exited).toEqual({ code: 0, signal: null });
-    expect(server.stdout()).toMatch(/killed 1 children/);
+    expect(server.stdout()).toMatch(/killed 1 child that outlived the grace period\./);
     expect((await reply).data.toString('latin1')).toBe(CANNED);
   });
 
@@ -260,7 +260,7 @@ describe('ps inspector', () => {
     await eventually(() => zombiesOf(server.pid), (z) => z.length === 1);
     const r = await run(process.execPath, [path.join(DIST, 'ps.js'), String(server.pid)]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`Server ${server.pid}: ${fdCount(server.pid)} open fds, 1 children \\(1 zombies\\)`));
+    expect(r.stdout).toMatch(new RegExp(`Server ${server.pid}: ${fdCount(server.pid)} open fds, 1 child \\(1 zombie\\)`));
     expect(r.stdout).toMatch(/\d+\s+Z\s+\d+s\s+.*<defunct>/);
   });
 });
