@@ -33,9 +33,10 @@ describe("V8's background work in a forked child", () => {
 
   it('freed ArrayBuffers are released as in a process that never forked', async () => {
     const { child, control } = await scenario<{ peakArrayBuffersMb: number; info: PoolInfo }>('arrayBuffers');
-    // 2 GB of 1 MB Buffers, each dropped at once: the peak stays that of the control (32 MB on Node
-    // 20, about 190 on 24 and 26); freed one GC late without the pool (96 MB on Node 20).
-    expect(child.peakArrayBuffersMb).toBeLessThanOrEqual(control.peakArrayBuffersMb * 1.25 + 16);
+    // 2 GB of 1 MB Buffers, each dropped at once. The peak is the control's within V8's own variance
+    // (Node 20: 32 MB in both; 24 and 26: 128-200 MB, varying run to run in either process); without
+    // the child's threads the buffers were freed one GC late: 96 MB on Node 20, 511 MB on 24.
+    expect(child.peakArrayBuffersMb).toBeLessThan(control.peakArrayBuffersMb * 1.6 + 20);
     expect(child.info.childPoolQueued, 'nothing left waiting in the pool').toBeLessThan(100);
   });
 
