@@ -582,26 +582,6 @@ int ProbeWorkerRouting(v8::Platform* platform) {
 }
 const int kRouteProbes = 2;
 
-// Child side of fork(): first fork routes the platform's worker tasks to the pool; a grandchild
-// re-creates the pool's primitives (their threads stayed behind) and keeps the queued tasks.
-void PoolInChild(v8::Platform* platform) {
-  PoolInitSync();
-  g_pool.threads = 0;
-  g_pool.idle = 0;
-  g_pool.frozen = false;
-  if (!g_poolActive) {
-    g_pool.maxThreads = g_childWorkers;
-    if (g_pool.maxThreads > 0 && g_vtableCopy != nullptr) {
-      SetPlatformVtable(platform, g_vtableCopy);
-      g_poolActive = true;
-    }
-  } else if (!g_pool.ready.empty() || !g_pool.delayed.empty()) {
-    pthread_mutex_lock(&g_pool.mu);
-    PoolMaybeStartThread();
-    pthread_mutex_unlock(&g_pool.mu);
-  }
-}
-
 // For the fork barrier in a child: stop starting threads and say how many to park.
 int PoolFreeze() {
   if (!g_poolActive) return 0;
@@ -618,6 +598,24 @@ void PoolThaw() {
   g_pool.frozen = false;
   PoolMaybeStartThread();
   pthread_mutex_unlock(&g_pool.mu);
+}
+
+// Child side of fork(): first fork routes the platform's worker tasks to the pool; a grandchild
+// re-creates the pool's primitives (their threads stayed behind) and keeps the queued tasks.
+void PoolInChild(v8::Platform* platform) {
+  PoolInitSync();
+  g_pool.threads = 0;
+  g_pool.idle = 0;
+  g_pool.frozen = false;
+  if (!g_poolActive) {
+    g_pool.maxThreads = g_childWorkers;
+    if (g_pool.maxThreads > 0 && g_vtableCopy != nullptr) {
+      SetPlatformVtable(platform, g_vtableCopy);
+      g_poolActive = true;
+    }
+  } else {
+    PoolThaw();  // a thread for the tasks queued at the fork, if there are any
+  }
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { programName } from './entry';
+import { isForkserveError, programName } from './entry';
 import { PosixError } from './posix';
 
 export class UsageError extends Error {
@@ -150,7 +150,7 @@ export function runMain(main: () => void | Promise<void>): void {
     // environment's answer, not a bug: one line, like ours.
     const e = err as { code?: unknown; syscall?: unknown };
     const systemError = typeof e?.code === 'string' && typeof e.syscall === 'string';
-    if (err instanceof PosixError || err instanceof UsageError || systemError || (err as { code?: string })?.code?.startsWith?.('ERR_FORKSERVE')) {
+    if (err instanceof PosixError || err instanceof UsageError || systemError || isForkserveError(err)) {
       process.stderr.write(`${programName()}: ${(err as Error).message}\n`);
       process.exit(err instanceof UsageError ? 2 : 1);
     }

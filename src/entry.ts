@@ -12,12 +12,17 @@ export function programName(): string {
   return `node ${path.relative(process.cwd(), script) || script}`;
 }
 
+/** An error forkserve raised on purpose, with a message meant for the user (code ERR_FORKSERVE_*). */
+export function isForkserveError(err: unknown): boolean {
+  return String((err as NodeJS.ErrnoException)?.code).startsWith('ERR_FORKSERVE');
+}
+
 /** Runs `load` (the entry module's require); a forkserve error while loading prints one line, exit 1. */
 export function startEntry(load: () => unknown): void {
   try {
     load();
   } catch (err) {
-    if (!String((err as NodeJS.ErrnoException)?.code).startsWith('ERR_FORKSERVE')) throw err;
+    if (!isForkserveError(err)) throw err;
     process.stderr.write(`${programName()}: ${(err as Error).message}\n`);
     process.exit(1);
   }
