@@ -1,8 +1,9 @@
-// Processes: _exit, waitpid, kill, getpid, getppid, getrlimit, setrlimit. fork() lives in fork.cc.
+// Processes: _exit, waitpid, waitidExited, kill, getpid, getppid, getrlimit, setrlimit. fork() lives in fork.cc.
 //
 // See: man 2 _exit, man 2 waitpid, man 2 kill, man 2 getpid, man 2 getrlimit.
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -50,6 +51,28 @@ static Napi::Value Waitpid(const Napi::CallbackInfo& info) {
   o.Set("signal", sig);
   o.Set("stopped", Napi::Boolean::New(env, stopped));
   return o;
+}
+
+// waitidExited() -> the pid of a child that has exited, left unreaped (waitid with WNOWAIT); 0 when
+// none has, -1 when there are no children. Lets a server that shares the process with child_process
+// reap only its own children: it looks before it takes. Linux only: macOS's waitid does not report
+// si_pid reliably, so there it throws ENOSYS and callers ask for each of their pids instead.
+static Napi::Value WaitidExited(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+#ifdef __linux__
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  int r;
+  do r = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    if (errno == ECHILD) return Napi::Number::New(env, -1);
+    return ThrowErrno(env, errno, "waitid");
+  }
+  return Napi::Number::New(env, si.si_pid);
+#else
+  return ThrowErrno(env, ENOSYS, "waitid");
+#endif
 }
 
 static Napi::Value Kill(const Napi::CallbackInfo& info) {
@@ -108,6 +131,7 @@ static Napi::Value Setrlimit(const Napi::CallbackInfo& info) {
 void InitProcess(Napi::Env env, Napi::Object exports) {
   exports.Set("_exit", Napi::Function::New(env, Exit, "_exit"));
   exports.Set("waitpid", Napi::Function::New(env, Waitpid, "waitpid"));
+  exports.Set("waitidExited", Napi::Function::New(env, WaitidExited, "waitidExited"));
   exports.Set("kill", Napi::Function::New(env, Kill, "kill"));
   exports.Set("getpid", Napi::Function::New(env, Getpid, "getpid"));
   exports.Set("getppid", Napi::Function::New(env, Getppid, "getppid"));

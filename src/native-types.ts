@@ -88,6 +88,7 @@ export interface NativeAddon {
 
   _exit(code: number): never;
   waitpid(pid: number, options: number): NativeWaitResult;
+  waitidExited(): number;
   kill(pid: number, signal: number): void;
   getpid(): number;
   getppid(): number;

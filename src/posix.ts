@@ -2,12 +2,16 @@
 // constants, and the policy that makes fork() safe to use from JavaScript (what the child must
 // reset before running user code). Everything else in forkserve imports from here.
 //
-// The server process must not use child_process: libuv installs its own SIGCHLD handler while a
-// child_process child is alive (and resets it afterwards, silently removing ours), and our
-// waitpid(-1) reaper would steal its children. sigaction() refuses to replace a foreign handler and
-// fork() checks that ours is still installed.
+// child_process and the raw SIGCHLD handler do not mix: libuv installs its own SIGCHLD handler while
+// a child_process child is alive (and resets it afterwards, silently removing ours), and a
+// waitpid(-1) reaper steals its children. sigaction() (the tutorial stages' raw handler) refuses to
+// replace a foreign handler and fork() checks that ours is still installed. Servers that share the
+// process with child_process watch SIGCHLD through libuv instead and reap by pid
+// (server/own-children.ts); a forked child detaches from the parent's child_process children.
 
 import * as crypto from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import * as diagnostics from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -243,6 +247,11 @@ export interface WaitResult {
 
 /** waitpid(pid, options): pid -1 waits for any child; throws ECHILD when there are none. */
 export const waitpid: (pid: number, options: number) => WaitResult = native.waitpid;
+/**
+ * The pid of a child that has exited, not reaped (waitid with WNOWAIT): 0 when none has, -1 when
+ * there are no children. Throws ENOSYS where waitid cannot say which child (macOS).
+ */
+export const waitidExited: () => number = native.waitidExited;
 export const kill = native.kill;
 export const getpid = native.getpid;
 export const getppid = native.getppid;
@@ -438,10 +447,49 @@ function childOnUncaughtException(err: unknown): void {
   }
 }
 
+// This process's child_process children, known from Node's 'child_process' diagnostics channel, so
+// a child forked from here can let go of them (see detachParentsChildProcesses).
+const parentsChildProcesses = new Set<ChildProcess>();
+diagnostics.subscribe('child_process', (message) => {
+  const child = (message as { process?: ChildProcess }).process;
+  if (!child) return;
+  parentsChildProcesses.add(child);
+  child.once('close', () => parentsChildProcesses.delete(child));
+});
+
+type RawHandle = { close?: () => void; readStop?: () => void } | null | undefined;
+
+/**
+ * In a forked child, the parent's child_process children are not ours: closing our copies of their
+ * process handles means libuv here neither waits for them nor fires their 'exit' (nor keeps the
+ * loop alive for them), and closing our copies of their stdio and IPC pipes means this process
+ * never reads output or messages meant for the parent. No JS event is emitted for any of it; a
+ * write to such a pipe from the child fails. The parent's own copies are untouched.
+ */
+function detachParentsChildProcesses(): void {
+  for (const child of parentsChildProcesses) {
+    const raw = child as unknown as Record<string | symbol, RawHandle>;
+    const pipes: RawHandle[] = (child.stdio ?? []).map((s) => (s as unknown as { _handle?: RawHandle } | null)?._handle);
+    const channel = Object.getOwnPropertySymbols(child).find((sym) => sym.description === 'kChannelHandle');
+    if (channel) pipes.push(raw[channel]);
+    for (const h of [raw._handle, ...pipes]) {
+      try {
+        h?.readStop?.();
+        h?.close?.();
+      } catch {
+        /* already closed */
+      }
+    }
+    raw._handle = null;
+  }
+  parentsChildProcesses.clear();
+}
+
 function initChild(): void {
   inChild = true;
   Object.defineProperty(process, 'pid', { value: native.getpid(), configurable: true, enumerable: true, writable: false });
   for (const w of [...watchers]) w.close();
+  detachParentsChildProcesses();
   sigchldHandler = undefined;
   sigchldSeen = 0;
   process.exit = ((code?: number | string | null) => native._exit(childExitCode(code))) as typeof process.exit;

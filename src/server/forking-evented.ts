@@ -1,7 +1,7 @@
 // Fork per connection driven by the event loop: the final server (webserver3g) made robust.
-// The listener is non-blocking and watched with uv_poll; SIGCHLD wakes the loop and the reaper runs
-// waitpid(-1, WNOHANG) until 0/ECHILD, so no zombie survives a burst and no EINTR handling is
-// needed. Out of descriptors: log, stop watching for a short pause, retry (no busy loop). Fork
+// The listener is non-blocking and watched with uv_poll; SIGCHLD wakes the loop and the reaper takes
+// every exited child of ours, so no zombie survives a burst and no EINTR handling is needed. It reaps
+// by pid (own-children.ts), so the app may use child_process in this process too. Out of descriptors: log, stop watching for a short pause, retry (no busy loop). Fork
 // refused: answer 503 and keep serving. SIGTERM/SIGINT: stop accepting, wait for the children up to
 // a bound (then SIGKILL them), reap, exit 0.
 
@@ -14,7 +14,8 @@ import { EXHAUSTION_CODES, ACCEPT_RETRY_DELAY_MS } from './accept';
 import { runChildAsync } from './child';
 import type { Listener } from './listener';
 import { plural, say, warn } from './log';
-import { describeExit, installReaper, isCleanExit, reapAll, type ChildExit } from './reaper';
+import { OwnChildren } from './own-children';
+import { describeExit, isCleanExit, type ChildExit } from './reaper';
 
 export const GRACEFUL_TIMEOUT_MS = 10_000;
 /** Connections accepted (and forked for) per wake-up of the listener, before the loop runs again. */
@@ -56,13 +57,13 @@ export interface EventedForkingOptions {
 
 export interface EventedServer {
   /** Children alive right now. */
-  readonly children: ReadonlySet<number>;
+  readonly children: Iterable<number> & { readonly size: number };
   stop(): void;
 }
 
 export function serveForkingEvented(options: EventedForkingOptions): EventedServer {
   const { listener, handle, childSleepMs = 0, gracefulTimeoutMs = GRACEFUL_TIMEOUT_MS } = options;
-  const children = new Set<number>();
+  const children = new OwnChildren(childOnExit);
   let served = 0;
   let killed = 0;
   let stopping = false;
@@ -75,7 +76,6 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   prepareFork();
 
   function childOnExit(e: ChildExit): void {
-    children.delete(e.pid);
     if (!isCleanExit(e)) warn(`Child ${e.pid} ${describeExit(e)}`);
     if (stopping && children.size === 0) finish();
   }
@@ -94,6 +94,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     }
     if (pid === 0) {
       inChild = true;
+      children.close();
       process.removeListener('SIGTERM', handleTerm);
       process.removeListener('SIGINT', handleTerm);
       runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (fd) => handle(fd, client), sleepMs: childSleepMs });
@@ -142,7 +143,8 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   function finish(): void {
     if (graceTimer) clearTimeout(graceTimer);
     if (stopPoll) clearInterval(stopPoll);
-    for (const e of reapAll()) children.delete(e.pid);
+    children.reap();
+    children.close();
     options.onStopped?.({ children: served, killed });
   }
 
@@ -159,9 +161,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     say(`Waiting up to ${gracefulTimeoutMs / 1000} s for ${plural(children.size, 'child', 'children')} ...`);
     // The SIGCHLD wake-up does not keep the loop alive (the listener watcher did, and it is closed):
     // this poll does, and reaps too, should a delivery be missed.
-    stopPoll = setInterval(() => {
-      for (const e of reapAll()) childOnExit(e);
-    }, 50);
+    stopPoll = setInterval(children.reap, 50);
     graceTimer = setTimeout(() => {
       for (const pid of children) {
         try {
@@ -179,7 +179,6 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     stop();
   }
 
-  installReaper('loop', { restart: true, onExit: childOnExit });
   const watcher = new FdWatcher(listener.fd, listenerOnReadable).start(UV_READABLE);
   process.on('SIGTERM', handleTerm);
   process.on('SIGINT', handleTerm);

@@ -62,9 +62,10 @@ export function signalName(signo: number): string {
   return signalNames.get(signo) ?? `signal ${signo}`;
 }
 
-/** "exited with code 0" / "was killed by SIGSEGV". */
+/** "exited with code 0" / "was killed by SIGSEGV" / "was reaped by someone else" (status lost). */
 export function describeExit(e: ChildExit): string {
-  return e.signal !== null ? `was killed by ${signalName(e.signal)}` : `exited with code ${e.exitCode}`;
+  if (e.signal !== null) return `was killed by ${signalName(e.signal)}`;
+  return e.exitCode === null ? 'was reaped by someone else (a waitpid(-1) in this process?)' : `exited with code ${e.exitCode}`;
 }
 
 export function isCleanExit(e: ChildExit): boolean {

@@ -87,4 +87,20 @@ describe('SIGCHLD', () => {
     const { attempts } = lastJson<any>(r.stdout);
     expect(attempts.at(-1)).toMatchObject({ code: 'EINTR', syscall: 'accept', isPosix: true });
   });
+
+  it('fork() while child_process children start, print and exit around it: each process sees only its own children', async () => {
+    const r = await runFixture('fork-child-process.js', ['40'], 90_000);
+    expect(r.code, r.stderr).toBe(0);
+    const seen = lastJson<any>(r.stdout);
+    const text = JSON.stringify(seen);
+    expect(seen.timedOut, text).toBe(false);
+    // Every forked child exited 0: its own command's exit came, none of the parent's helpers' output or exits.
+    expect(seen.codes, text).toEqual({ 'code 0': 40 });
+    // The parent saw every helper's line and exit (nobody read or reaped them for it) ...
+    expect(seen.helpers.spawned, text).toBeGreaterThan(4);
+    expect(seen.helpers.exits, text).toBe(seen.helpers.spawned);
+    expect(seen.helpers.lines, text).toBe(seen.helpers.spawned);
+    // ... and nothing is left to reap (waitid: no children at all).
+    expect(seen.leftover, text).toBe(process.platform === 'linux' ? -1 : 'ENOSYS');
+  });
 });
