@@ -333,7 +333,7 @@ void InitSockets(Napi::Env env, Napi::Object exports) {
   C(SO_REUSEPORT);
 #endif
 #if defined(__linux__)
-  C(SOCK_NONBLOCK); C(SOCK_CLOEXEC);
+  C(SOCK_NONBLOCK); C(SOCK_CLOEXEC); C(TCP_DEFER_ACCEPT);
 #else
   c.Set("SOCK_NONBLOCK", Napi::Number::New(env, 1));
   c.Set("SOCK_CLOEXEC", Napi::Number::New(env, 2));

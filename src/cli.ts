@@ -57,7 +57,9 @@ function usage(spec: CommandSpec): string {
   );
   const width = Math.max(...flags.map((f) => f.length)) + 2;
   const lines = [usageLine(spec), '', spec.summary, '', 'Options:'];
-  for (const [i, name] of Object.keys(spec.options).entries()) lines.push(`  ${flags[i].padEnd(width)}${spec.help[name] ?? ''}`);
+  // A description's further lines line up under its first.
+  const indent = `\n${' '.repeat(width + 2)}`;
+  for (const [i, name] of Object.keys(spec.options).entries()) lines.push(`  ${flags[i].padEnd(width)}${(spec.help[name] ?? '').split('\n').join(indent)}`);
   if (spec.details) lines.push('', spec.details.trimEnd());
   return `${lines.join('\n')}\n`;
 }

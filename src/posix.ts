@@ -120,7 +120,7 @@ export const constants = Object.freeze({
 
 export const {
   AF_INET, AF_INET6, SOCK_STREAM, SOL_SOCKET, MSG_DONTWAIT, MSG_PEEK, SO_REUSEADDR, IPPROTO_TCP, TCP_NODELAY, SHUT_RD, SHUT_WR,
-  SHUT_RDWR, SOMAXCONN, SOCK_NONBLOCK, SOCK_CLOEXEC, POLLIN, POLLOUT, POLLERR, POLLHUP, F_GETFL, F_SETFL,
+  SHUT_RDWR, SOMAXCONN, SOCK_NONBLOCK, SOCK_CLOEXEC, POLLIN, POLLOUT, POLLERR, POLLHUP, F_GETFL, F_SETFL, F_GETFD, F_SETFD, FD_CLOEXEC,
   O_NONBLOCK, WNOHANG, RLIMIT_NOFILE, RLIMIT_NPROC, SIGCHLD, SIGTERM, SIGINT, SIGKILL, SIGHUP, SIGQUIT,
   SIGUSR1, SIGUSR2, SIGPIPE, SA_RESTART, SA_NOCLDSTOP, SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK,
   UV_READABLE, UV_WRITABLE, UV_DISCONNECT,
@@ -195,6 +195,16 @@ export function sendall(fd: number, buffer: Uint8Array): void {
 export function setNonBlocking(fd: number, on: boolean): void {
   const flags = native.fcntl(fd, F_GETFL);
   native.fcntl(fd, F_SETFL, on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+}
+
+/**
+ * FD_CLOEXEC on or off. fork() keeps every descriptor either way; exec() (a child_process child)
+ * gets none marked close-on-exec. forkserve's servers mark theirs, as Python does since PEP 446, so
+ * an app's commands never hold a listener or a client connection open.
+ */
+export function setCloseOnExec(fd: number, on: boolean): void {
+  const flags = native.fcntl(fd, F_GETFD);
+  native.fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,10 +314,16 @@ function sigchldError(message: string, code: string): Error {
 /**
  * sigaction(SIGCHLD, handler | 'default' | 'ignore', options). A JS handler runs once per kernel
  * delivery, on the event loop (or from dispatchSignals() in a blocking loop). The C handler behind
- * it only counts and wakes the loop. Refuses to replace somebody else's handler.
+ * it only counts and wakes the loop. Refuses to replace somebody else's handler. Other signals:
+ * 'default' or 'ignore' only.
  */
 export function sigaction(signo: number, action: SignalDisposition, options: SigactionOptions = {}): void {
-  if (signo !== SIGCHLD) throw new RangeError('sigaction: only SIGCHLD is supported');
+  if (signo !== SIGCHLD) {
+    // Other signals: only the default action or ignoring (their handlers belong to process.on()).
+    if (typeof action === 'function') throw new RangeError('sigaction: a handler is supported for SIGCHLD only (use process.on)');
+    native.sigaction(signo, action === 'default' ? 0 : 1);
+    return;
+  }
   const previous = native.sigaction(signo, -1);
   if (previous.disposition === 'foreign') {
     throw sigchldError(

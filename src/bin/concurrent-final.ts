@@ -8,13 +8,13 @@
 // a bad request or a crashing handler only ends that child.
 
 import { SERVER_HELP, SERVER_OPTIONS, UsageError, appArgument, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
-import { GRACEFUL_TIMEOUT_MS, serveForkingEvented } from '../server/forking-evented';
+import { GRACEFUL_TIMEOUT_MS, MAX_CHILDREN, serveForkingEvented, whenStopped } from '../server/forking-evented';
 import { listenAndAnnounce } from '../server/listener';
 import { plural, say } from '../server/log';
 import { answerCanned } from '../server/tutorial';
 import { helloApp, serverHeader } from '../server/hello-app';
 import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, serveHttpConnection, warmUpHttpPath } from '../server/http-connection';
-import { gatewayHandler } from '../gateway';
+import { drainConnections, gatewayHandler } from '../gateway';
 import { describeApp, loadAppSpec, reportAppError, warmUpGateway } from '../server/gateway-app';
 import { SOMAXCONN, type SocketAddress } from '../posix';
 
@@ -27,12 +27,15 @@ runMain(async () => {
     details: [
       'Burst it (node dist/client2.js --max-clients 128 --max-conns 1) or load it (ab -n 5000 -c 50): no zombies remain.',
       'An app: node dist/concurrent-final.js examples/express/app.js:app   (see node dist/webserver2.js --help)',
+      'Stopping: TERM or Ctrl-C stops accepting; children finish the requests in progress (Connection: close)',
+      'and close idle keep-alive connections at once; a second TERM or Ctrl-C kills them at once. Exit 0.',
     ].join('\n'),
     options: {
       ...SERVER_OPTIONS,
       sleep: { type: 'string', default: '0' },
       backlog: { type: 'string', default: String(Math.max(1024, SOMAXCONN)) },
       'graceful-timeout': { type: 'string', default: String(GRACEFUL_TIMEOUT_MS / 1000) },
+      'max-children': { type: 'string', default: String(MAX_CHILDREN) },
       quiet: { type: 'boolean', short: 'q', default: false },
       canned: { type: 'boolean', default: false },
       'keep-alive-timeout': { type: 'string', default: String(KEEP_ALIVE_TIMEOUT_MS / 1000) },
@@ -46,6 +49,7 @@ runMain(async () => {
       sleep: 'seconds each child sleeps after answering (default: 0)',
       backlog: 'listen backlog (default: 1024)',
       'graceful-timeout': 'seconds to wait for children on SIGTERM/SIGINT before killing them (default: 10)',
+      'max-children': `children at once; beyond, connections wait in the backlog (default: ${MAX_CHILDREN})`,
       quiet: 'do not print each request (--canned only)',
       canned: 'answer like the tutorial: one read, print it, the 31 canned bytes, close',
       'keep-alive-timeout': 'seconds an idle keep-alive connection stays open (default: 5)',
@@ -53,7 +57,7 @@ runMain(async () => {
       'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
       interface: 'with an app: node or fetch, how to call it, instead of detecting it',
       'warm-up': 'with an app: comma-separated paths to GET a few times before forking, so children\n' +
-        ' '.repeat(29) + 'inherit the compiled code (routes without side effects only)',
+        'inherit the compiled code (routes without side effects only)',
     },
   });
   const { values } = parsed;
@@ -62,6 +66,7 @@ runMain(async () => {
   const sleepSeconds = parseNumber('sleep', values.sleep as string);
   const backlog = parseNumber('backlog', values.backlog as string, { integer: true, min: 1 });
   const graceSeconds = parseNumber('graceful-timeout', values['graceful-timeout'] as string);
+  const maxChildren = parseNumber('max-children', values['max-children'] as string, { integer: true, min: 1 });
   const quiet = Boolean(values.quiet);
   const http = {
     server: serverHeader(),
@@ -77,19 +82,24 @@ runMain(async () => {
   for (const p of warmUpPaths) if (!p.startsWith('/')) throw new UsageError(`invalid --warm-up path '${p}' (expected /...)`);
   if (app) await warmUpGateway(app, http, warmUpPaths);
   const listener = listenAndAnnounce({ ...address, backlog });
-  let handle: (fd: number, peer: SocketAddress) => void | Promise<void>;
+  let handle: (fd: number, peer: SocketAddress, stopFd: number) => void | Promise<void>;
   if (app) {
     say(`Serving ${describeApp(app, spec!)}`);
-    handle = gatewayHandler(app, http, reportAppError);
+    const serve = gatewayHandler(app, http, reportAppError);
+    handle = (fd, peer, stopFd) => {
+      whenStopped(stopFd, drainConnections);
+      return serve(fd, peer);
+    };
   } else if (values.canned) handle = (fd) => void answerCanned(fd, { quiet });
-  else handle = (fd) => serveHttpConnection(fd, helloApp, http);
+  else handle = (fd, _peer, stopFd) => serveHttpConnection(fd, helloApp, { ...http, stopFd });
   serveForkingEvented({
     listener,
     handle,
     childSleepMs: sleepSeconds * 1000,
     gracefulTimeoutMs: graceSeconds * 1000,
-    onStopped: ({ children, killed }) => {
-      say(`Stopped after ${plural(children, 'connection', 'connections')}${killed ? `; killed ${plural(killed, 'child', 'children')} that outlived the grace period` : ''}.`);
+    maxChildren,
+    onStopped: ({ children, killed, killedWhy }) => {
+      say(`Stopped after ${plural(children, 'connection', 'connections')}${killed ? `; killed ${plural(killed, 'child', 'children')} ${killedWhy}` : ''}.`);
       process.exit(0);
     },
   });

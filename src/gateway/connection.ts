@@ -3,6 +3,8 @@
 // responses go out in request order (pipelining), one exchange writing at a time; keep-alive until
 // the client leaves, an idle timeout or a response that closes. Parse errors get their status
 // (400/413/414/431/501/505), a head that takes too long gets 408, both then a lingering close.
+// drainConnections() (the server is stopping): requests begun are answered with Connection: close,
+// idle connections close at once.
 
 import { HttpParseError, statusForParseError } from '../http/errors';
 import { RequestParser, type HeaderList, type RequestHead } from '../http/parser';
@@ -44,6 +46,8 @@ export interface Exchange {
   abort(): void;
   /** Stop writing to the socket: the connection answers an error instead. */
   detach(): void;
+  /** The server is stopping: this response says Connection: close (if its head is not out yet). */
+  closeAfterResponse(): void;
   /** True once response bytes have been handed to the socket. */
   readonly responseStarted: boolean;
 }
@@ -68,6 +72,20 @@ const MAX_PIPELINED = 16;
 
 /** Samples of a response kept for the trace (the head and the start of the body). */
 const TRACE_BYTES = 2048;
+
+/** The drain function of each open connection in this process. */
+const openConnections = new Set<() => void>();
+let draining = false;
+
+/**
+ * The server is stopping: every open connection answers the requests it has begun with
+ * Connection: close and reads no further request; an idle one closes now. So do connections
+ * served from now on.
+ */
+export function drainConnections(): void {
+  draining = true;
+  for (const drain of [...openConnections]) drain();
+}
 
 /**
  * Serves HTTP on `fd` (an accepted, connected socket; the connection closes it). The promise
@@ -125,7 +143,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
             socket,
             server: options.server,
             keepAliveTimeoutMs: options.keepAliveTimeoutMs,
-            keepAlive: options.keepAlive !== false && !head.upgrade,
+            keepAlive: options.keepAlive !== false && !head.upgrade && !draining,
             resumeReading: () => {
               if (!closing) socket.resume();
             },
@@ -184,7 +202,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
         answerError(pendingError);
         return;
       }
-      if (noMoreRequests) {
+      if (noMoreRequests || (draining && parser.idle)) {
         closeGracefully();
         return;
       }
@@ -231,9 +249,20 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       else pendingError = status;
     }
 
+    function drain(): void {
+      for (const exchange of queue) exchange.closeAfterResponse();
+      if (receiving === null && queue.length === 0 && parser.idle) {
+        stopTimers();
+        noMoreRequests = true;
+        closeGracefully();
+      }
+    }
+
     // A connection that sends nothing at all is timed out like a slow head (node:http's headersTimeout
     // also runs from the connection's start).
     armRequestTimer();
+    openConnections.add(drain);
+    if (draining) drain();
 
     socket.on('data', (chunk: Buffer) => {
       if (noMoreRequests) return;
@@ -265,6 +294,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
     });
 
     socket.once('close', () => {
+      openConnections.delete(drain);
       stopTimers();
       const left = queue.splice(0);
       if (receiving && !left.includes(receiving)) left.push(receiving);

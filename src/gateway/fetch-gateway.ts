@@ -25,6 +25,7 @@ class FetchExchange implements Exchange {
   private bodyController: ReadableStreamDefaultController<Uint8Array> | null = null;
   private started = false;
   private detached = false;
+  private closeAfter = false;
   private headWritten = false;
   private finished = false;
 
@@ -113,6 +114,10 @@ class FetchExchange implements Exchange {
     this.detached = true;
   }
 
+  closeAfterResponse(): void {
+    this.closeAfter = true;
+  }
+
   private buildRequest(): Request {
     const { head, context } = this;
     const headers = new Headers();
@@ -176,7 +181,7 @@ class FetchExchange implements Exchange {
     }
     let out: { bytes: Buffer; framing: Framing; keepAlive: boolean };
     try {
-      out = serializeHead(head, { status: response.status, reason: response.statusText || undefined, headers, contentLength, server, close: !this.context.keepAlive });
+      out = serializeHead(head, { status: response.status, reason: response.statusText || undefined, headers, contentLength, server, close: !this.context.keepAlive || this.closeAfter });
     } catch (err) {
       this.onError(err);
       this.answer500();

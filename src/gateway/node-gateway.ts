@@ -145,6 +145,10 @@ class NodeExchange implements Exchange {
     if (!this.started && !res.writableFinished) emitClose(res);
   }
 
+  closeAfterResponse(): void {
+    if (!this.res.headersSent) this.res.shouldKeepAlive = false;
+  }
+
   detach(): void {
     if (this.detached) return;
     this.detached = true;

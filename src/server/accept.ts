@@ -2,7 +2,7 @@
 // descriptors (EMFILE/ENFILE) or memory is reported and retried after a pause instead of spinning
 // or crashing (the kernel keeps the connection queued meanwhile).
 
-import { accept, isErrno, type SocketAddress } from '../posix';
+import { SOCK_CLOEXEC, accept, isErrno, type SocketAddress } from '../posix';
 import { sleepMs } from './child';
 import { warn } from './log';
 
@@ -24,7 +24,7 @@ export interface AcceptOptions {
 export function acceptClient(listenFd: number, options: AcceptOptions = {}): SocketAddress & { fd: number } {
   for (;;) {
     try {
-      const client = accept(listenFd);
+      const client = accept(listenFd, SOCK_CLOEXEC);
       options.afterReturn?.();
       return client;
     } catch (err) {

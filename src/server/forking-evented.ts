@@ -1,13 +1,20 @@
 // Fork per connection driven by the event loop: the final server (webserver3g) made robust.
 // The listener is non-blocking and watched with uv_poll; SIGCHLD wakes the loop and the reaper takes
 // every exited child of ours, so no zombie survives a burst and no EINTR handling is needed. It reaps
-// by pid (own-children.ts), so the app may use child_process in this process too. Out of descriptors: log, stop watching for a short pause, retry (no busy loop). Fork
-// refused: answer 503 and keep serving. SIGTERM/SIGINT: stop accepting, wait for the children up to
-// a bound (then SIGKILL them), reap, exit 0.
+// by pid (own-children.ts), so the app may use child_process in this process too. Out of
+// descriptors: log, stop watching for a short pause, retry (no busy loop). Fork refused: answer 503
+// and keep serving.
+//
+// Stopping (SIGTERM, or SIGINT: Ctrl-C reaches the whole process group): the parent stops accepting
+// and tells the children through the stop pipe (it closes the pipe's only write end left, so every
+// child's read end hangs up; also when the parent dies). A child finishes the request in progress
+// with Connection: close and closes an idle keep-alive connection at once; children ignore SIGINT,
+// so the terminal's Ctrl-C does not cut their responses. The parent waits up to the graceful
+// timeout, then SIGKILLs what is left; a second TERM/INT does that at once.
 
 import {
-  FdWatcher, MSG_DONTWAIT, SHUT_WR, SIGKILL, UV_READABLE, accept, close, fork, isErrno, kill, prepareFork, recv, sendall,
-  withForkBarrier,
+  FdWatcher, MSG_DONTWAIT, SHUT_WR, SIGINT, SIGKILL, SOCK_CLOEXEC, UV_READABLE, accept, close, fork, isErrno, kill, pipe,
+  prepareFork, recv, sendall, setCloseOnExec, sigaction, withForkBarrier,
   setNonBlocking, shutdown, type SocketAddress,
 } from '../posix';
 import { EXHAUSTION_CODES, ACCEPT_RETRY_DELAY_MS } from './accept';
@@ -18,6 +25,11 @@ import { OwnChildren } from './own-children';
 import { describeExit, isCleanExit, type ChildExit } from './reaper';
 
 export const GRACEFUL_TIMEOUT_MS = 10_000;
+/**
+ * Children at once, beyond which connections wait in the listen backlog (see --max-children in
+ * README for the measurement behind it).
+ */
+export const MAX_CHILDREN = 256;
 /** Connections accepted (and forked for) per wake-up of the listener, before the loop runs again. */
 export const ACCEPT_BURST = 16;
 
@@ -47,12 +59,33 @@ function refuse(fd: number): void {
 
 export interface EventedForkingOptions {
   listener: Listener;
-  /** Serves one client in the child (the child closes the fd once it returns or its promise settles). */
-  handle: (fd: number, peer: SocketAddress) => void | Promise<void>;
+  /**
+   * Serves one client in the child (the child closes the fd once it returns or its promise settles).
+   * `stopFd` becomes readable (hangs up) when the server stops: finish what is in progress, then close.
+   */
+  handle: (fd: number, peer: SocketAddress, stopFd: number) => void | Promise<void>;
   childSleepMs?: number;
   gracefulTimeoutMs?: number;
+  /** At this many children the server stops accepting until one exits (default MAX_CHILDREN). */
+  maxChildren?: number;
   /** Called once the server has stopped and every child is reaped. */
-  onStopped?: (summary: { children: number; killed: number }) => void;
+  onStopped?: (summary: StopSummary) => void;
+}
+
+export interface StopSummary {
+  /** Children forked in all (one per connection). */
+  children: number;
+  /** Children SIGKILLed, and why. */
+  killed: number;
+  killedWhy?: 'that outlived the grace period' | 'at the second signal';
+}
+
+/** In a child: runs `fn` once, when the server's stop descriptor hangs up. */
+export function whenStopped(stopFd: number, fn: () => void): void {
+  const watcher = new FdWatcher(stopFd, () => {
+    watcher.close();
+    fn();
+  }).start(UV_READABLE);
 }
 
 export interface EventedServer {
@@ -62,7 +95,7 @@ export interface EventedServer {
 }
 
 export function serveForkingEvented(options: EventedForkingOptions): EventedServer {
-  const { listener, handle, childSleepMs = 0, gracefulTimeoutMs = GRACEFUL_TIMEOUT_MS } = options;
+  const { listener, handle, childSleepMs = 0, gracefulTimeoutMs = GRACEFUL_TIMEOUT_MS, maxChildren = MAX_CHILDREN } = options;
   const children = new OwnChildren(childOnExit);
   let served = 0;
   let killed = 0;
@@ -71,12 +104,22 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   let graceTimer: NodeJS.Timeout | undefined;
   let stopPoll: NodeJS.Timeout | undefined;
   let inChild = false;
+  let atCap = false; // not accepting: maxChildren are running
+  let capWarned = false;
 
   setNonBlocking(listener.fd, true);
+  // The stop pipe: children keep only the read end (see the top of this file).
+  const [stopFd, stopWriteFd] = pipe();
+  setCloseOnExec(stopFd, true);
+  setCloseOnExec(stopWriteFd, true);
   prepareFork();
 
   function childOnExit(e: ChildExit): void {
     if (!isCleanExit(e)) warn(`Child ${e.pid} ${describeExit(e)}`);
+    if (atCap && !stopping && children.size < maxChildren) {
+      atCap = false;
+      if (!backoff) watcher.start(UV_READABLE);
+    }
     if (stopping && children.size === 0) finish();
   }
 
@@ -95,9 +138,13 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     if (pid === 0) {
       inChild = true;
       children.close();
+      close(stopWriteFd);
       process.removeListener('SIGTERM', handleTerm);
       process.removeListener('SIGINT', handleTerm);
-      runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (fd) => handle(fd, client), sleepMs: childSleepMs });
+      // The terminal's Ctrl-C reaches this child too: the parent says when to stop (unless the app
+      // handles SIGINT itself).
+      if (process.listenerCount('SIGINT') === 0) sigaction(SIGINT, 'ignore');
+      runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (fd) => handle(fd, client, stopFd), sleepMs: childSleepMs });
       return;
     }
     served++;
@@ -116,9 +163,19 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     // that accepted until EAGAIN would starve everything else on the event loop (the reaper, so
     // zombies pile up; SIGTERM). uv_poll is level-triggered: the rest waits one loop iteration.
     for (let n = 0; n < ACCEPT_BURST; n++) {
+      if (children.size >= maxChildren) {
+        // Connections wait in the backlog (the kernel queues them) until a child exits.
+        atCap = true;
+        watcher.stop();
+        if (!capWarned) {
+          capWarned = true;
+          warn(`${maxChildren} children at once (--max-children): new connections wait in the backlog until one exits`);
+        }
+        return;
+      }
       let client: SocketAddress & { fd: number };
       try {
-        client = accept(listener.fd);
+        client = accept(listener.fd, SOCK_CLOEXEC);
       } catch (err) {
         if (isErrno(err, 'EAGAIN', 'EINTR', 'ECONNABORTED')) {
           if (isErrno(err, 'EAGAIN')) return;
@@ -129,7 +186,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
           watcher.stop();
           backoff = setTimeout(() => {
             backoff = undefined;
-            if (!stopping) watcher.start(UV_READABLE);
+            if (!stopping && !atCap) watcher.start(UV_READABLE);
           }, ACCEPT_RETRY_DELAY_MS);
           return;
         }
@@ -145,7 +202,22 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     if (stopPoll) clearInterval(stopPoll);
     children.reap();
     children.close();
-    options.onStopped?.({ children: served, killed });
+    options.onStopped?.({ children: served, killed, killedWhy });
+  }
+
+  let killedWhy: StopSummary['killedWhy'];
+
+  function killChildren(why: NonNullable<StopSummary['killedWhy']>): void {
+    killedWhy = why;
+    for (const pid of children) {
+      try {
+        kill(pid, SIGKILL);
+        killed++;
+      } catch {
+        /* already exited */
+      }
+    }
+    // SIGCHLD for the killed children ends the wait through childOnExit -> finish().
   }
 
   function stop(): void {
@@ -154,29 +226,26 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     if (backoff) clearTimeout(backoff);
     watcher.close();
     close(listener.fd);
+    close(stopWriteFd); // every child's stop descriptor hangs up
     if (children.size === 0) {
       finish();
       return;
     }
-    say(`Waiting up to ${gracefulTimeoutMs / 1000} s for ${plural(children.size, 'child', 'children')} ...`);
+    say(`Waiting up to ${gracefulTimeoutMs / 1000} s for ${plural(children.size, 'child', 'children')} (TERM or Ctrl-C again: stop now) ...`);
     // The SIGCHLD wake-up does not keep the loop alive (the listener watcher did, and it is closed):
     // this poll does, and reaps too, should a delivery be missed.
     stopPoll = setInterval(children.reap, 50);
-    graceTimer = setTimeout(() => {
-      for (const pid of children) {
-        try {
-          kill(pid, SIGKILL);
-          killed++;
-        } catch {
-          /* already exited */
-        }
-      }
-      // SIGCHLD for the killed children ends the wait through childOnExit -> finish().
-    }, gracefulTimeoutMs);
+    graceTimer = setTimeout(() => killChildren('that outlived the grace period'), gracefulTimeoutMs);
   }
 
   function handleTerm(): void {
-    stop();
+    if (!stopping) stop();
+    else if (graceTimer) {
+      // The second TERM/INT: do not wait.
+      clearTimeout(graceTimer);
+      graceTimer = undefined;
+      killChildren('at the second signal');
+    }
   }
 
   const watcher = new FdWatcher(listener.fd, listenerOnReadable).start(UV_READABLE);

@@ -2,7 +2,8 @@
 // read with poll() timeouts, parse with src/http, answer each request with `app`, keep the
 // connection for further requests while keep-alive allows (up to an idle timeout), answer a parse
 // error with its mapped status and close. A head that does not complete within the header timeout
-// (slowloris) gets 408.
+// (slowloris) gets 408. When the server stops (its stop descriptor hangs up), an idle connection
+// closes at once and a request in progress is answered with Connection: close.
 
 import { HttpParseError, statusForParseError } from '../http/errors';
 import { RequestParser, type RequestHead } from '../http/parser';
@@ -25,6 +26,8 @@ export interface ConnectionOptions {
   /** A request head must arrive completely within this time once it has started (slowloris). */
   headersTimeoutMs: number;
   maxBodyBytes: number;
+  /** Readable (hung up) once the server stops: finish the request in progress, then close. */
+  stopFd?: number;
 }
 
 export const KEEP_ALIVE_TIMEOUT_MS = 5000;
@@ -56,7 +59,9 @@ export function serveHttpConnection(fd: number, app: SimpleApp, options: Connect
   let started = 0; // when the request being read began to arrive (0: waiting between requests)
   for (;;) {
     const waitMs = started ? started + options.headersTimeoutMs - Date.now() : options.keepAliveTimeoutMs;
-    if (!readable(fd, Math.max(0, waitMs))) {
+    // Between requests the server's stop ends the connection; a request already arriving is finished.
+    const woke = waitFor(fd, Math.max(0, waitMs), started ? undefined : options.stopFd);
+    if (woke !== 'client') {
       if (started) refuse(fd, 408, options.server);
       return; // an idle keep-alive connection is simply closed
     }
@@ -87,14 +92,14 @@ function respond(fd: number, head: RequestHead, body: Buffer, app: SimpleApp, op
     sendQuietly(fd, errorResponse(500, options.server));
     return false;
   }
-  const out = renderResponse(head, res, options.server);
+  const out = renderResponse(head, res, options.server, stopped(options.stopFd));
   if (!sendQuietly(fd, out.bytes)) return false;
   return out.keepAlive;
 }
 
 /** The whole response on the wire for `res`, and whether the connection stays open after it. */
-function renderResponse(head: RequestHead, res: SimpleResponse, server: string): { bytes: Buffer; keepAlive: boolean } {
-  const out = serializeHead(head, { status: res.status, headers: res.headers, contentLength: res.body.length, server });
+function renderResponse(head: RequestHead, res: SimpleResponse, server: string, close = false): { bytes: Buffer; keepAlive: boolean } {
+  const out = serializeHead(head, { status: res.status, headers: res.headers, contentLength: res.body.length, server, close });
   return { bytes: Buffer.concat([out.bytes, ...encodeBody(out.framing, res.body), ...encodeEnd(out.framing)]), keepAlive: out.keepAlive };
 }
 
@@ -114,15 +119,23 @@ function refuse(fd: number, status: number, server: string): void {
   }
   const deadline = Date.now() + LINGER_MS;
   const sink = Buffer.allocUnsafe(16 * 1024);
-  while (Date.now() < deadline && readable(fd, deadline - Date.now())) {
+  while (Date.now() < deadline && waitFor(fd, deadline - Date.now()) === 'client') {
     if (receive(fd, sink) <= 0) return;
   }
 }
 
-function readable(fd: number, timeoutMs: number): boolean {
+/** True once the server's stop descriptor has hung up (readable). */
+function stopped(stopFd: number | undefined): boolean {
+  return stopFd !== undefined && waitFor(stopFd, 0) === 'client';
+}
+
+/** poll() on the client (and the stop descriptor): which became readable first, or 'timeout'. */
+function waitFor(fd: number, timeoutMs: number, stopFd?: number): 'client' | 'stop' | 'timeout' {
+  const fds = stopFd === undefined ? [{ fd, events: POLLIN }] : [{ fd, events: POLLIN }, { fd: stopFd, events: POLLIN }];
   for (;;) {
     try {
-      return poll([{ fd, events: POLLIN }], Math.ceil(timeoutMs))[0] !== 0;
+      const revents = poll(fds, Math.ceil(timeoutMs));
+      return revents[0] !== 0 ? 'client' : revents[1] ? 'stop' : 'timeout';
     } catch (err) {
       if (!isErrno(err, 'EINTR')) throw err;
     }

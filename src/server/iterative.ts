@@ -3,7 +3,7 @@
 // concurrency: the next client waits in the kernel until this one is closed. webserver2 runs the
 // same model on the event loop, since an app answers asynchronously.
 
-import { FdWatcher, UV_READABLE, accept, close, isErrno, setNonBlocking, type SocketAddress } from '../posix';
+import { FdWatcher, SOCK_CLOEXEC, UV_READABLE, accept, close, isErrno, setNonBlocking, type SocketAddress } from '../posix';
 import { ACCEPT_RETRY_DELAY_MS, EXHAUSTION_CODES, acceptClient } from './accept';
 import { warn } from './log';
 import { sleepMs } from './child';
@@ -47,7 +47,7 @@ function acceptNext(fd: number): Promise<SocketAddress & { fd: number }> {
     const watcher = new FdWatcher(fd, (status) => {
       if (status < 0) return;
       try {
-        const client = accept(fd);
+        const client = accept(fd, SOCK_CLOEXEC);
         watcher.close();
         resolve(client);
       } catch (err) {

@@ -1,7 +1,7 @@
 // The listening socket of every stage: socket + SO_REUSEADDR + bind + listen, as in the tutorial.
 
 import {
-  AF_INET, AF_INET6, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, bind, close, getsockname, listen, setsockopt, socket,
+  AF_INET, AF_INET6, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, bind, close, getsockname, listen, setCloseOnExec, setsockopt, socket,
 } from '../posix';
 import { say } from './log';
 
@@ -23,6 +23,8 @@ export interface ListenOptions {
 export function createListener({ host, port, backlog }: ListenOptions): Listener {
   const fd = socket(host.includes(':') ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
   try {
+    // Forked children inherit it; programs an app runs (exec) do not, so none keeps the port bound.
+    setCloseOnExec(fd, true);
     // Lets a restarted server bind while old connections sit in TIME_WAIT.
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
     bind(fd, host, port);

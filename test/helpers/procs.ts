@@ -47,10 +47,12 @@ export interface StartOptions {
   executable?: string;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
+  /** In a process group of its own (as a shell job is), so a test can signal the group: kill(-pid). */
+  group?: boolean;
 }
 
 /** Starts `node dist/<entry> ...args` and waits for "Serving HTTP on port N ...". */
-export function startServer(entry: string, args: string[] = [], { timeoutMs = 10_000, ulimitNofile, runAs, executable, cwd, env }: StartOptions = {}): Promise<Server> {
+export function startServer(entry: string, args: string[] = [], { timeoutMs = 10_000, ulimitNofile, runAs, executable, cwd, env, group = false }: StartOptions = {}): Promise<Server> {
   const argv = [path.resolve(DIST, entry), ...args];
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   const proc =
@@ -60,7 +62,7 @@ export function startServer(entry: string, args: string[] = [], { timeoutMs = 10
         ? spawn('bash', ['-c', `ulimit -n ${ulimitNofile} && exec "$0" "$@"`, process.execPath, ...argv], { stdio })
         : runAs
           ? spawn(runAs[0], [...runAs.slice(1), process.execPath, ...argv], { stdio })
-          : spawn(process.execPath, argv, { stdio, cwd, env });
+          : spawn(process.execPath, argv, { stdio, cwd, env, detached: group });
   spawned.add(proc);
   let out = '';
   let err = '';
