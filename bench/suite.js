@@ -134,6 +134,11 @@ const SERVERS = [
     about: 'HTTP/1.1 hello app, Content-Length, keep-alive',
   },
   {
+    id: 'cf-gateway-hello', name: 'forkserve concurrent-final, hello through the gateway', kind: 'fork', needs: [cf],
+    cmd: NODE, args: () => [cf, ...LOOP, path.join(__dirname, 'servers', 'hello-listener.js') + ':app'], path: '/', tool2: true, probe: 'keepalive',
+    about: "the hello app's bytes from a (req, res) listener: the evented gateway engine, against cf-hello's blocking loop",
+  },
+  {
     id: 'ws2-express', name: 'forkserve webserver2 (iterative) + Express', kind: 'iterative', needs: [path.join(DIST, 'webserver2.js')],
     cmd: NODE, args: () => [path.join(DIST, 'webserver2.js'), '--quiet', ...LOOP, '--backlog', '128', 'examples/express/app.js:app'], path: '/hello', tool2: true, probe: null,
     about: "part 2: the gateway, one connection at a time, no keep-alive; backlog 128 (with the tutorial's 5, ab -c 50 times out: SYNs are dropped and retried for seconds)",

@@ -17,6 +17,7 @@ import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, serveHttpConnection, warmUpH
 import { drainConnections, gatewayHandler } from '../gateway';
 import { describeApp, loadAppSpec, reportAppError, warmUpGateway } from '../server/gateway-app';
 import { SOMAXCONN, type SocketAddress } from '../posix';
+import { errorResponse } from '../http/response';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
@@ -98,6 +99,7 @@ runMain(async () => {
     childSleepMs: sleepSeconds * 1000,
     gracefulTimeoutMs: graceSeconds * 1000,
     maxChildren,
+    firstByte: { timeoutMs: http.headersTimeoutMs, response: errorResponse(408, http.server) },
     onStopped: ({ children, killed, killedWhy }) => {
       say(`Stopped after ${plural(children, 'connection', 'connections')}${killed ? `; killed ${plural(killed, 'child', 'children')} ${killedWhy}` : ''}.`);
       process.exit(0);

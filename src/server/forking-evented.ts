@@ -5,6 +5,12 @@
 // descriptors: log, stop watching for a short pause, retry (no busy loop). Fork refused: answer 503
 // and keep serving.
 //
+// Children are bounded (maxChildren): at the cap the parent stops accepting, so connections wait in
+// the kernel's backlog, and it accepts again as children exit. A connection whose request has not
+// started to arrive when it is accepted waits in the parent (a uv_poll on it, no child) until its
+// first byte, or gets 408 at the first-byte timeout: a flood of idle connections costs descriptors
+// in the parent, not children, and a normal client behind it is served at once (bench/flood.js).
+//
 // Stopping (SIGTERM, or SIGINT: Ctrl-C reaches the whole process group): the parent stops accepting
 // and tells the children through the stop pipe (it closes the pipe's only write end left, so every
 // child's read end hangs up; also when the parent dies). A child finishes the request in progress
@@ -13,7 +19,7 @@
 // timeout, then SIGKILLs what is left; a second TERM/INT does that at once.
 
 import {
-  FdWatcher, MSG_DONTWAIT, SHUT_WR, SIGINT, SIGKILL, SOCK_CLOEXEC, UV_READABLE, accept, close, fork, isErrno, kill, pipe,
+  FdWatcher, MSG_DONTWAIT, MSG_PEEK, POLLIN, SHUT_WR, SIGINT, SIGKILL, SOCK_CLOEXEC, UV_READABLE, accept, close, fork, isErrno, kill, pipe, poll,
   prepareFork, recv, sendall, setCloseOnExec, sigaction, withForkBarrier,
   setNonBlocking, shutdown, type SocketAddress,
 } from '../posix';
@@ -39,22 +45,40 @@ const SERVICE_UNAVAILABLE = Buffer.from(
 );
 
 /**
- * Answers 503 and closes. The request is read first (as far as it has arrived): closing a socket
- * with unread input sends a reset, and the client would lose the answer.
+ * Answers `response` and closes. The request is read first (as far as it has arrived): closing a
+ * socket with unread input sends a reset, and the client would lose the answer.
  */
-function refuse(fd: number): void {
+function answerAndClose(fd: number, response: Buffer): void {
   try {
     recv(fd, Buffer.allocUnsafe(16384), 0, 16384, MSG_DONTWAIT);
   } catch {
     /* nothing has arrived yet, or the client left */
   }
   try {
-    sendall(fd, SERVICE_UNAVAILABLE);
+    sendall(fd, response);
     shutdown(fd, SHUT_WR);
   } catch {
     /* the client left */
   }
   close(fd);
+}
+
+function refuse(fd: number): void {
+  answerAndClose(fd, SERVICE_UNAVAILABLE);
+}
+
+/** Whether the client has sent anything (or closed) yet. */
+function hasInput(fd: number): boolean {
+  return poll([{ fd, events: POLLIN }], 0)[0] !== 0;
+}
+
+/** The client closed without sending a byte (what it sent would be peeked instead). */
+function closedSilently(fd: number): boolean {
+  try {
+    return recv(fd, Buffer.allocUnsafe(1), 0, 1, MSG_PEEK | MSG_DONTWAIT) === 0;
+  } catch {
+    return true; // reset
+  }
 }
 
 export interface EventedForkingOptions {
@@ -68,6 +92,8 @@ export interface EventedForkingOptions {
   gracefulTimeoutMs?: number;
   /** At this many children the server stops accepting until one exits (default MAX_CHILDREN). */
   maxChildren?: number;
+  /** A connection that sends nothing this long is answered `response` and closed by the parent. */
+  firstByte?: { timeoutMs: number; response: Buffer };
   /** Called once the server has stopped and every child is reaped. */
   onStopped?: (summary: StopSummary) => void;
 }
@@ -104,8 +130,13 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   let graceTimer: NodeJS.Timeout | undefined;
   let stopPoll: NodeJS.Timeout | undefined;
   let inChild = false;
-  let atCap = false; // not accepting: maxChildren are running
+  let atCap: NodeJS.Timeout | undefined; // not accepting: maxChildren are running
   let capWarned = false;
+  type Client = SocketAddress & { fd: number };
+  /** Accepted connections whose request has not started to arrive: held here, not in a child. */
+  const waiting = new Map<number, { client: Client; watcher: FdWatcher; timer: NodeJS.Timeout }>();
+  /** Connections whose request has started, waiting for a child (at the cap), oldest first. */
+  const ready: Client[] = [];
 
   setNonBlocking(listener.fd, true);
   // The stop pipe: children keep only the read end (see the top of this file).
@@ -116,8 +147,10 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
 
   function childOnExit(e: ChildExit): void {
     if (!isCleanExit(e)) warn(`Child ${e.pid} ${describeExit(e)}`);
-    if (atCap && !stopping && children.size < maxChildren) {
-      atCap = false;
+    while (ready.length > 0 && children.size < maxChildren && !stopping && !inChild) spawnWorker(ready.shift()!);
+    if (atCap && !stopping && !inChild && children.size < maxChildren) {
+      clearInterval(atCap);
+      atCap = undefined;
       if (!backoff) watcher.start(UV_READABLE);
     }
     if (stopping && children.size === 0) finish();
@@ -139,6 +172,14 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
       inChild = true;
       children.close();
       close(stopWriteFd);
+      // The parent's other connections are not ours (their watchers are closed by fork()).
+      for (const held of waiting.values()) {
+        clearTimeout(held.timer);
+        close(held.client.fd);
+      }
+      waiting.clear();
+      for (const other of ready.splice(0)) close(other.fd);
+      if (atCap) clearInterval(atCap);
       process.removeListener('SIGTERM', handleTerm);
       process.removeListener('SIGINT', handleTerm);
       // The terminal's Ctrl-C reaches this child too: the parent says when to stop (unless the app
@@ -164,8 +205,10 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     // zombies pile up; SIGTERM). uv_poll is level-triggered: the rest waits one loop iteration.
     for (let n = 0; n < ACCEPT_BURST; n++) {
       if (children.size >= maxChildren) {
-        // Connections wait in the backlog (the kernel queues them) until a child exits.
-        atCap = true;
+        // Connections wait in the backlog (the kernel queues them) until a child exits. The listener's
+        // watcher kept the process alive, and SIGCHLD does not: this interval does meanwhile (and
+        // reaps, should a delivery be missed).
+        atCap = setInterval(children.reap, 1000);
         watcher.stop();
         if (!capWarned) {
           capWarned = true;
@@ -192,13 +235,50 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
         }
         throw err;
       }
-      spawnWorker(client);
+      admit(client);
       if (inChild) return; // the child serves its client from the event loop
     }
   }
 
+  /** A child for a connection whose request is arriving; the parent holds one that is silent. */
+  function admit(client: Client): void {
+    if (!options.firstByte || hasInput(client.fd)) {
+      spawnWorker(client);
+      return;
+    }
+    const { timeoutMs, response } = options.firstByte;
+    const release = (): void => {
+      const held = waiting.get(client.fd)!;
+      waiting.delete(client.fd);
+      clearTimeout(held.timer);
+      held.watcher.close();
+    };
+    const timer = setTimeout(() => {
+      release();
+      answerAndClose(client.fd, response);
+    }, timeoutMs);
+    const watcher = new FdWatcher(client.fd, () => {
+      release();
+      if (closedSilently(client.fd)) close(client.fd);
+      else if (children.size < maxChildren) spawnWorker(client);
+      else ready.push(client);
+    }).start(UV_READABLE);
+    waiting.set(client.fd, { client, watcher, timer });
+  }
+
+  function dropWaiting(): void {
+    for (const { client, watcher: w, timer } of waiting.values()) {
+      clearTimeout(timer);
+      w.close();
+      close(client.fd); // nothing was asked: nothing to answer
+    }
+    waiting.clear();
+    for (const client of ready.splice(0)) refuse(client.fd);
+  }
+
   function finish(): void {
     if (graceTimer) clearTimeout(graceTimer);
+    if (atCap) clearInterval(atCap);
     if (stopPoll) clearInterval(stopPoll);
     children.reap();
     children.close();
@@ -227,6 +307,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     watcher.close();
     close(listener.fd);
     close(stopWriteFd); // every child's stop descriptor hangs up
+    dropWaiting();
     if (children.size === 0) {
       finish();
       return;

@@ -72,6 +72,10 @@ export function serveHttpConnection(fd: number, app: SimpleApp, options: Connect
       parser.push(buf.subarray(0, n));
     } catch (err) {
       if (!(err instanceof HttpParseError)) throw err;
+      // The requests completed before the bad bytes are answered first (unless one closes).
+      for (const req of queue.splice(0)) {
+        if (!respond(fd, req.head, req.body, app, options)) return;
+      }
       refuse(fd, statusForParseError(err.code), options.server);
       return;
     }
