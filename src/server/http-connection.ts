@@ -4,6 +4,13 @@
 // error with its mapped status and close. A head that does not complete within the header timeout
 // (slowloris) gets 408. When the server stops (its stop descriptor hangs up), an idle connection
 // closes at once and a request in progress is answered with Connection: close.
+//
+// Why a second connection engine next to the gateway's (gateway/connection.ts), which serves apps:
+// measured on the same hello bytes in one run (bench/results/engines-2026-11-27.md, 3 interleaved
+// rounds), the gateway answers 0.77x this loop's req/s with ab (a fork per request) and 0.26x with
+// wrk (keep-alive: 1.13 against 0.28 ms of CPU per request: streams, IncomingMessage and
+// ServerResponse against one recv, one parse and one send). The parser and the response writer are
+// shared (src/http), and the socket-level corpus and split tests run through both engines.
 
 import { HttpParseError, statusForParseError } from '../http/errors';
 import { RequestParser, type RequestHead } from '../http/parser';
