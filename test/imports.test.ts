@@ -1,4 +1,4 @@
-// Imports point one way: bin -> server -> (gateway, http) -> posix. Nothing imports bin/;
+// Imports point one way: bin -> prefork -> server -> (gateway, http) -> posix. Nothing imports bin/;
 // http/ needs nothing from posix or server; only posix.ts loads the addon.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -19,7 +19,8 @@ function layer(file: string): string {
 }
 
 const ALLOWED: Record<string, string[]> = {
-  bin: ['cli', 'server', 'gateway', 'http', 'posix'],
+  bin: ['cli', 'prefork', 'server', 'gateway', 'http', 'posix'],
+  prefork: ['server', 'gateway', 'http', 'posix'],
   cli: ['posix', 'entry'],
   entry: [],
   server: ['gateway', 'http', 'posix'],

@@ -132,10 +132,12 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       idleTimer = undefined;
     }
     let pendingError = 0; // status to answer once the responses before it are done
+    let requests = 0; // heads received on this connection
 
     const parser = new RequestParser(
       {
         onHead(head) {
+          requests++;
           clearTimeout(requestTimer);
           requestTimer = undefined;
           trace?.request(head);
@@ -251,7 +253,10 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
 
     function drain(): void {
       for (const exchange of queue) exchange.closeAfterResponse();
-      if (receiving === null && queue.length === 0 && parser.idle) {
+      // A connection that has not sent its first request yet was accepted before the stop: its
+      // request is on the way and gets its answer (with Connection: close). Only one that has
+      // been answered and sits idle closes now.
+      if (requests > 0 && receiving === null && queue.length === 0 && parser.idle) {
         stopTimers();
         noMoreRequests = true;
         closeGracefully();

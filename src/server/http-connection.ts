@@ -64,10 +64,12 @@ export function serveHttpConnection(fd: number, app: SimpleApp, options: Connect
   );
   const buf = Buffer.allocUnsafe(READ_SIZE);
   let started = 0; // when the request being read began to arrive (0: waiting between requests)
+  let answered = 0;
   for (;;) {
     const waitMs = started ? started + options.headersTimeoutMs - Date.now() : options.keepAliveTimeoutMs;
-    // Between requests the server's stop ends the connection; a request already arriving is finished.
-    const woke = waitFor(fd, Math.max(0, waitMs), started ? undefined : options.stopFd);
+    // Between requests the server's stop ends the connection; a request already arriving is finished,
+    // and so is the first one of a connection accepted before the stop.
+    const woke = waitFor(fd, Math.max(0, waitMs), started || answered === 0 ? undefined : options.stopFd);
     if (woke !== 'client') {
       if (started) refuse(fd, 408, options.server);
       return; // an idle keep-alive connection is simply closed
@@ -88,6 +90,7 @@ export function serveHttpConnection(fd: number, app: SimpleApp, options: Connect
     }
     if (queue.length > 0) {
       for (const req of queue.splice(0)) {
+        answered++;
         if (!respond(fd, req.head, req.body, app, options)) return;
       }
       started = parser.idle ? 0 : Date.now();

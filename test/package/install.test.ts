@@ -87,6 +87,18 @@ describe('the packed package installed into an app', () => {
     expect(await server.exited).toEqual(bin === 'forkserve-webserver2' ? { code: null, signal: 'SIGTERM' } : { code: 0, signal: null });
   }, 60_000);
 
+  it('forkserve -w 2 app.js:app (the pre-fork server) serves the app and stops on TERM', async () => {
+    const server = await startServer('', ['-w', '2', '--port', '0', 'app.js:app'], {
+      executable: path.join(appDir, 'node_modules', '.bin', 'forkserve'),
+      cwd: appDir,
+      timeoutMs: 30_000,
+    });
+    const r = await get(server.port, '/hello');
+    expect(r, server.stderr()).toEqual({ status: 200, body: 'Hello from an installed forkserve!' });
+    server.kill('SIGTERM');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+  }, 60_000);
+
   it('under another Node: one line, exit 1; after `npm rebuild` there, it serves', async () => {
     const other = otherAbiNode();
     const otherDir = path.dirname(path.dirname(other.bin));

@@ -1,0 +1,230 @@
+// The pre-fork master (gunicorn's arbiter, Pitchfork's monitor): it owns the listeners, has the app
+// loaded and warm, forks the workers and serves nothing. Signal listeners only record the signal;
+// one pass on the event loop (tick) handles what was recorded, in order, then keeps the worker
+// count. Only its own children are reaped, by pid (server/own-children.ts), so an app's
+// child_process children in the master keep working.
+//
+//   TERM        graceful: workers stop accepting, close idle connections, finish requests in flight;
+//               what is left at --graceful-timeout is SIGKILLed; exit 0
+//   INT, QUIT   quick: workers exit now (SIGQUIT); a second INT or QUIT kills them at once; exit 0
+//   HUP         new workers first (forked from this master: the same preloaded code), then the old
+//               ones stop gracefully
+//   TTIN, TTOU  one worker more / one fewer (the oldest stops gracefully)
+// A worker that dies is replaced. Workers that keep dying within a second of their birth stop the
+// master with exit code 3 instead of forking forever (gunicorn's "Worker failed to boot").
+
+import * as os from 'node:os';
+import { close, fork, getppid, kill, prepareFork } from '../posix';
+import { plural, say, warn } from '../server/log';
+import { OwnChildren } from '../server/own-children';
+import { describeExit, isCleanExit, type ChildExit } from '../server/reaper';
+import { runWorker, type WorkerOptions } from './worker';
+
+export const EXIT_BOOT_FAILURE = 3;
+/** A worker that exits sooner than this after its fork died at boot. */
+const BOOT_WINDOW_MS = 1000;
+/** Deaths at boot in a row that halt the master. */
+const MAX_BOOT_FAILURES = 5;
+
+const SIG = os.constants.signals;
+type MasterSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGTTIN' | 'SIGTTOU';
+const HANDLED: MasterSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU'];
+
+export interface MasterOptions {
+  listenFds: number[];
+  workers: number;
+  gracefulTimeoutMs: number;
+  serve: WorkerOptions['serve'];
+}
+
+interface Worker {
+  pid: number;
+  born: number;
+  /** Told to stop (HUP, TTOU): not counted towards the target any more. */
+  retiring: boolean;
+}
+
+export class Master {
+  private readonly workers = new Map<number, Worker>();
+  private readonly children = new OwnChildren((e) => this.onChildExit(e));
+  private readonly recorded: MasterSignal[] = [];
+  private readonly exits: ChildExit[] = [];
+  private target: number;
+  private state: 'running' | 'stopping' | 'quitting' = 'running';
+  private scheduled: NodeJS.Immediate | undefined;
+  private deadline: NodeJS.Timeout | undefined;
+  private keepAlive: NodeJS.Timeout | undefined;
+  private bootFailures = 0;
+  private isWorker = false;
+  private readonly listeners = new Map<MasterSignal, () => void>();
+
+  constructor(private readonly options: MasterOptions) {
+    this.target = options.workers;
+  }
+
+  start(): void {
+    prepareFork();
+    for (const sig of HANDLED) {
+      const listener = (): void => {
+        this.recorded.push(sig);
+        this.wake();
+      };
+      this.listeners.set(sig, listener);
+      process.on(sig, listener);
+    }
+    // The master watches nothing but signals (unref'd in Node): this keeps it alive, and reaps
+    // should a SIGCHLD be missed.
+    this.keepAlive = setInterval(this.children.reap, 1000);
+    this.tick();
+  }
+
+  private wake(): void {
+    this.scheduled ??= setImmediate(() => {
+      this.scheduled = undefined;
+      this.tick();
+    });
+  }
+
+  private onChildExit(e: ChildExit): void {
+    this.exits.push(e);
+    this.wake();
+  }
+
+  /** Handles what was recorded since the last pass, then keeps the worker count. */
+  private tick(): void {
+    if (this.isWorker) return;
+    for (const e of this.exits.splice(0)) this.handleExit(e);
+    for (const sig of this.recorded.splice(0)) {
+      this.handleSignal(sig);
+      if (this.isWorker) return;
+    }
+    if (this.state !== 'running') {
+      if (this.workers.size === 0) this.exit(0);
+      return;
+    }
+    this.spawnMissing();
+    if (this.isWorker) return; // a worker forked in this pass returns through here
+    this.retireExtra();
+  }
+
+  private handleExit(e: ChildExit): void {
+    const w = this.workers.get(e.pid);
+    if (!w) return;
+    this.workers.delete(e.pid);
+    const expected = w.retiring || this.state !== 'running';
+    if (!expected || !isCleanExit(e)) warn(`Worker ${e.pid} ${describeExit(e)}`);
+    if (expected) return;
+    if (Date.now() - w.born < BOOT_WINDOW_MS) {
+      if (++this.bootFailures >= MAX_BOOT_FAILURES) {
+        warn(`${plural(this.bootFailures, 'worker', 'workers')} in a row died within ${BOOT_WINDOW_MS / 1000} s of booting: stopping`);
+        this.halt(EXIT_BOOT_FAILURE);
+      }
+    } else {
+      this.bootFailures = 0;
+    }
+  }
+
+  private handleSignal(sig: MasterSignal): void {
+    switch (sig) {
+      case 'SIGTERM':
+        if (this.state === 'running') this.stop('graceful');
+        return;
+      case 'SIGINT':
+      case 'SIGQUIT':
+        if (this.state === 'quitting') this.killAll(SIG.SIGKILL);
+        else this.stop('quick');
+        return;
+      case 'SIGHUP':
+        if (this.state !== 'running') return;
+        say(`Hang up: replacing ${plural(this.current().length, 'worker', 'workers')}`);
+        for (const w of this.current()) w.retiring = true;
+        this.spawnMissing();
+        if (this.isWorker) return;
+        for (const w of this.workers.values()) if (w.retiring) this.signal(w.pid, SIG.SIGTERM);
+        return;
+      case 'SIGTTIN':
+        if (this.state === 'running') this.target++;
+        return;
+      case 'SIGTTOU':
+        if (this.state === 'running' && this.target > 1) this.target--;
+        return;
+    }
+  }
+
+  private current(): Worker[] {
+    return [...this.workers.values()].filter((w) => !w.retiring);
+  }
+
+  private spawnMissing(): void {
+    for (let n = this.current().length; n < this.target && !this.isWorker; n++) this.spawn();
+  }
+
+  private retireExtra(): void {
+    const live = this.current().sort((a, b) => a.born - b.born);
+    for (const w of live.slice(0, Math.max(0, live.length - this.target))) {
+      w.retiring = true;
+      this.signal(w.pid, SIG.SIGTERM);
+    }
+  }
+
+  private spawn(): void {
+    const pid = fork();
+    if (pid === 0) {
+      this.becomeWorker();
+      return;
+    }
+    this.children.add(pid);
+    this.workers.set(pid, { pid, born: Date.now(), retiring: false });
+    say(`Booting worker with pid ${pid}`);
+  }
+
+  /** In the forked child: drop the master's duties, serve. */
+  private becomeWorker(): void {
+    this.isWorker = true;
+    this.children.close();
+    for (const [sig, listener] of this.listeners) process.removeListener(sig, listener);
+    clearInterval(this.keepAlive);
+    clearTimeout(this.deadline);
+    if (this.scheduled) clearImmediate(this.scheduled);
+    runWorker({ listenFds: this.options.listenFds, serve: this.options.serve, masterPid: getppid() });
+  }
+
+  private stop(how: 'graceful' | 'quick'): void {
+    this.state = how === 'graceful' ? 'stopping' : 'quitting';
+    const n = this.workers.size;
+    say(how === 'graceful'
+      ? `Shutting down: ${plural(n, 'worker finishes', 'workers finish')} what is in flight (up to ${this.options.gracefulTimeoutMs / 1000} s)`
+      : `Shutting down now (${plural(n, 'worker', 'workers')})`);
+    for (const fd of this.options.listenFds) close(fd);
+    this.killAll(how === 'graceful' ? SIG.SIGTERM : SIG.SIGQUIT);
+    this.deadline = setTimeout(() => {
+      if (this.workers.size > 0) warn(`Killing ${plural(this.workers.size, 'worker', 'workers')} still running after ${this.options.gracefulTimeoutMs / 1000} s`);
+      this.killAll(SIG.SIGKILL);
+    }, this.options.gracefulTimeoutMs);
+  }
+
+  private halt(code: number): void {
+    this.killAll(SIG.SIGKILL);
+    this.children.reap();
+    this.exit(code);
+  }
+
+  private killAll(signo: number): void {
+    for (const pid of this.workers.keys()) this.signal(pid, signo);
+  }
+
+  private signal(pid: number, signo: number): void {
+    try {
+      kill(pid, signo);
+    } catch {
+      /* already gone; its SIGCHLD is on the way */
+    }
+  }
+
+  private exit(code: number): never {
+    clearTimeout(this.deadline);
+    clearInterval(this.keepAlive);
+    if (code === 0) say('Stopped.');
+    process.exit(code);
+  }
+}

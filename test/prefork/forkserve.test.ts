@@ -1,0 +1,203 @@
+// forkserve, the pre-fork server, as real processes: frameworks served by 2 workers, the master's
+// signals (TERM, INT twice, Ctrl-C to the group, HUP, TTIN/TTOU), a killed worker replaced, a dead
+// master's workers gone, and the halt when workers keep dying at boot. Servers run in their own
+// process group; load comes from ab (bounded counts).
+import * as path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FIXTURES, ROOT, childStates, killAll, run, sleep, startServer, type Server } from '../helpers/procs';
+
+afterEach(killAll);
+
+const PID_APP = `${path.join(FIXTURES, 'apps', 'pid.js')}:app`;
+const SLOW_BIG = `${path.join(FIXTURES, 'apps', 'slow-big.js')}:app`;
+
+async function get(port: number, urlPath: string, extra: string[] = []): Promise<{ status: string; body: string }> {
+  const r = await run('curl', ['-sS', '--max-time', '20', '-o', '-', '-w', '\n%{http_code}', ...extra, `http://127.0.0.1:${port}${urlPath}`], 30_000);
+  const at = r.stdout.lastIndexOf('\n');
+  return { body: r.stdout.slice(0, at), status: r.stdout.slice(at + 1) + r.stderr };
+}
+
+async function until<T>(fn: () => Promise<T> | T, check: (v: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (check(v)) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
+    await sleep(50);
+  }
+}
+
+function bootedPids(server: Server): number[] {
+  return [...server.stdout().matchAll(/^Booting worker with pid (\d+)$/gm)].map((m) => Number(m[1]));
+}
+
+async function workers(server: Server): Promise<number[]> {
+  return (await childStates(server.pid)).filter((c) => !c.stat.startsWith('Z')).map((c) => c.pid).sort();
+}
+
+async function start(app: string, extra: string[] = []): Promise<Server> {
+  const server = await startServer('forkserve.js', ['-w', '2', '--port', '0', ...extra, app], { group: true });
+  await until(() => bootedPids(server).length, (n) => n === 2, 'two "Booting worker" lines');
+  return server;
+}
+
+async function ab(port: number, urlPath: string, n: number, c: number, keepAlive: boolean): Promise<string> {
+  const r = await run('ab', ['-q', ...(keepAlive ? ['-k'] : []), '-n', String(n), '-c', String(c), `http://127.0.0.1:${port}${urlPath}`], 120_000);
+  expect(r.stdout, r.stdout + r.stderr).toMatch(new RegExp(`Complete requests:\\s+${n}\\n`));
+  expect(r.stdout, r.stdout).toMatch(/Failed requests:\s+0\n/);
+  expect(r.stdout, r.stdout).not.toMatch(/Non-2xx/);
+  return r.stdout;
+}
+
+describe('forkserve serves every framework with 2 workers', () => {
+  const FRAMEWORKS: [string, string, string][] = [
+    ['Express', 'express/app.js:app', 'Hello world from Express!'],
+    ['Koa', 'koa/app.js:app', 'Hello world from Koa!'],
+    ['Fastify', 'fastify/app.js:app', 'Hello world from Fastify!'],
+    ['Hono', 'hono/app.mjs', 'Hello world from Hono!'],
+    ['a fetch handler', 'fetch/app.mjs', 'Hello world from a fetch handler!'],
+  ];
+  for (const [name, app, body] of FRAMEWORKS) {
+    it(`${name}: two workers boot, GET /hello answers, ab with and without keep-alive has 0 failures`, async () => {
+      const server = await start(path.join(ROOT, 'examples', app));
+      expect(server.stdout()).toMatch(/^Serving HTTP on port \d+ \.\.\.\n/);
+      expect(await workers(server)).toEqual(bootedPids(server).sort());
+      expect(await get(server.port, '/hello')).toEqual({ status: '200', body });
+      await ab(server.port, '/hello', 300, 10, true);
+      await ab(server.port, '/hello', 200, 10, false);
+      server.kill('SIGTERM');
+      expect(await server.exited).toEqual({ code: 0, signal: null });
+      expect(server.stderr()).toBe('');
+    }, 120_000);
+  }
+});
+
+describe('forkserve lifecycle', () => {
+  it('both workers take connections', async () => {
+    const server = await start(PID_APP);
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 60; i++) {
+      const pid = (await get(server.port, '/')).body.trim();
+      seen.set(pid, (seen.get(pid) ?? 0) + 1);
+    }
+    const booted = bootedPids(server).map(String).sort();
+    expect([...seen.keys()].every((pid) => booted.includes(pid)), JSON.stringify([...seen])).toBe(true);
+    // Sequential connections: whichever worker's accept() wins. Both must get some.
+    expect(seen.size, `connections per worker: ${JSON.stringify([...seen])}`).toBe(2);
+  }, 60_000);
+
+  it('a worker killed with SIGKILL is logged and replaced', async () => {
+    const server = await start(PID_APP);
+    const [victim] = await workers(server);
+    process.kill(victim, 'SIGKILL');
+    const now = await until(() => workers(server), (w) => w.length === 2 && !w.includes(victim), 'a replacement');
+    expect(server.stderr()).toContain(`Worker ${victim} was killed by SIGKILL`);
+    expect(bootedPids(server)).toHaveLength(3);
+    expect(now.every((pid) => bootedPids(server).includes(pid))).toBe(true);
+    expect((await get(server.port, '/')).status).toBe('200');
+  }, 60_000);
+
+  it('TTIN adds a worker, TTOU retires the oldest', async () => {
+    const server = await start(PID_APP);
+    const first = await workers(server);
+    process.kill(server.pid, 'SIGTTIN');
+    const three = await until(() => workers(server), (w) => w.length === 3, 'three workers');
+    // Two TTOU sent at once may arrive as one (signals coalesce): one at a time.
+    process.kill(server.pid, 'SIGTTOU');
+    await until(() => workers(server), (w) => w.length === 2, 'two workers');
+    process.kill(server.pid, 'SIGTTOU');
+    const one = await until(() => workers(server), (w) => w.length === 1, 'one worker');
+    expect(three.filter((p) => !first.includes(p))).toEqual(one);
+    expect(server.stderr()).toBe('');
+  }, 60_000);
+
+  it('TERM under load: every accepted request is answered, in-flight responses finish, exit 0', async () => {
+    const server = await start(SLOW_BIG);
+    const load = run('ab', ['-q', '-k', '-n', '3000', '-c', '10', `http://127.0.0.1:${server.port}/`], 120_000);
+    const big = get(server.port, '/big');
+    await sleep(300);
+    server.kill('SIGTERM');
+    const exit = await server.exited;
+    expect(exit, server.stdout() + server.stderr()).toEqual({ code: 0, signal: null });
+    const b = await big;
+    expect(b.status).toBe('200');
+    expect(b.body.length, 'the 512 KB response in flight finished').toBe(512 * 1024);
+    // ab stops at the first refused connection once the listener is gone; what it sent before was answered.
+    const r = await load;
+    expect(r.stdout + r.stderr).not.toMatch(/Failed requests:\s+[1-9]/);
+    expect(r.stdout + r.stderr).not.toMatch(/Non-2xx/);
+  }, 120_000);
+
+  it('TERM with idle keep-alive connections: workers close them at once and the master exits quickly', async () => {
+    const server = await start(PID_APP, ['--keep-alive', '60']);
+    const idle = run('curl', ['-sS', '--max-time', '30', `http://127.0.0.1:${server.port}/`, `http://127.0.0.1:${server.port}/`], 40_000);
+    await sleep(500);
+    const t0 = Date.now();
+    server.kill('SIGTERM');
+    const exit = await server.exited;
+    expect(exit.code).toBe(0);
+    expect(Date.now() - t0, 'not the 60 s keep-alive').toBeLessThan(5000);
+    expect((await idle).code).toBe(0);
+  }, 60_000);
+
+  it('a second INT does not wait for a worker stuck in a handler', async () => {
+    const server = await start(PID_APP, ['--graceful-timeout', '60']);
+    const stuck = get(server.port, '/block');
+    await sleep(500);
+    process.kill(server.pid, 'SIGINT');
+    await until(() => server.stdout(), (o) => o.includes('Shutting down now'), 'the first INT');
+    await sleep(300);
+    const t0 = Date.now();
+    process.kill(server.pid, 'SIGINT');
+    const exit = await server.exited;
+    expect(exit.code, server.stdout() + server.stderr()).toBe(0);
+    expect(Date.now() - t0, 'not the 60 s graceful timeout, nor the 20 s handler').toBeLessThan(5000);
+    expect(server.stderr()).toMatch(/Worker \d+ was killed by SIGKILL/);
+    await stuck;
+  }, 60_000);
+
+  it('INT is quick; Ctrl-C to the whole group is an orderly stop', async () => {
+    const server = await start(PID_APP);
+    const slow = get(server.port, '/slow');
+    await sleep(300);
+    process.kill(-server.pid, 'SIGINT'); // a terminal's Ctrl-C: master and workers alike
+    const exit = await server.exited;
+    expect(exit, server.stdout() + server.stderr()).toEqual({ code: 0, signal: null });
+    expect(server.stdout()).toMatch(/Shutting down now \(2 workers\)/);
+    expect(server.stderr(), 'workers quit when the master said so, not from the SIGINT').not.toMatch(/SIGINT/);
+    expect((await slow).status).not.toBe('200');
+    expect(await childStates(server.pid)).toEqual([]);
+  }, 60_000);
+
+  it('HUP under load replaces every worker with 0 failed requests', async () => {
+    const server = await start(PID_APP);
+    const before = await workers(server);
+    const load = ab(server.port, '/', 4000, 10, false);
+    await sleep(500);
+    process.kill(server.pid, 'SIGHUP');
+    await load;
+    const after = await until(() => workers(server), (w) => w.length === 2 && w.every((p) => !before.includes(p)), 'two new workers');
+    expect(after.every((p) => !before.includes(p))).toBe(true);
+    expect(server.stdout()).toContain('Hang up: replacing 2 workers');
+    expect(server.stderr()).toBe('');
+  }, 120_000);
+
+  it('workers exit within a few seconds when the master is killed', async () => {
+    const server = await start(PID_APP);
+    const pids = await workers(server);
+    process.kill(server.pid, 'SIGKILL');
+    await until(
+      async () => (await run('ps', ['-o', 'pid=', '-p', pids.join(',')])).stdout.trim(),
+      (out) => out === '',
+      'the orphaned workers to exit',
+      5000,
+    );
+  }, 60_000);
+
+  it('workers that keep dying right after the fork stop the master with exit code 3', async () => {
+    const server = await startServer('forkserve.js', ['-w', '2', '--port', '0', path.join(FIXTURES, 'apps', 'dies-after-fork.js')], { group: true });
+    const exit = await server.exited;
+    expect(exit.code, server.stdout() + server.stderr()).toBe(3);
+    expect(server.stderr()).toMatch(/workers in a row died within 1 s of booting: stopping/);
+  }, 60_000);
+});
