@@ -1,9 +1,11 @@
-// Processes: _exit, waitpid, waitidExited, kill, getpid, getppid, getrlimit, setrlimit. fork() lives in fork.cc.
+// Processes: _exit, waitpid, waitidExited, kill, getpid, getppid, getrlimit, setrlimit, and memory
+// shared with children (mmapShared). fork() lives in fork.cc.
 //
 // See: man 2 _exit, man 2 waitpid, man 2 kill, man 2 getpid, man 2 getrlimit.
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -128,6 +130,23 @@ static Napi::Value Setrlimit(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// mmapShared(length) -> an ArrayBuffer over mmap(MAP_SHARED | MAP_ANONYMOUS) memory, zero-filled.
+// Made before fork(), it is the same memory in the parent and every child (a scoreboard): writes on
+// one side are seen on the other. Unmapped when this process's ArrayBuffer is collected.
+static Napi::Value MmapShared(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t length;
+  if (!ArgInt(info, 0, &length)) return env.Undefined();
+  if (length <= 0) return ThrowErrno(env, EINVAL, "mmap");
+  void* p = mmap(nullptr, static_cast<size_t>(length), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANON, -1, 0);
+  if (p == MAP_FAILED) return ThrowErrno(env, errno, "mmap");
+  size_t size = static_cast<size_t>(length);
+  return Napi::ArrayBuffer::New(env, p, size, [](Napi::Env, void* data, size_t* len) {
+    munmap(data, *len);
+    delete len;
+  }, new size_t(size));
+}
+
 void InitProcess(Napi::Env env, Napi::Object exports) {
   exports.Set("_exit", Napi::Function::New(env, Exit, "_exit"));
   exports.Set("waitpid", Napi::Function::New(env, Waitpid, "waitpid"));
@@ -137,6 +156,7 @@ void InitProcess(Napi::Env env, Napi::Object exports) {
   exports.Set("getppid", Napi::Function::New(env, Getppid, "getppid"));
   exports.Set("getrlimit", Napi::Function::New(env, Getrlimit, "getrlimit"));
   exports.Set("setrlimit", Napi::Function::New(env, Setrlimit, "setrlimit"));
+  exports.Set("mmapShared", Napi::Function::New(env, MmapShared, "mmapShared"));
 
   Napi::Object c = Napi::Object::New(env);
 #define C(name) c.Set(#name, Napi::Number::New(env, name))

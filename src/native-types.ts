@@ -89,6 +89,7 @@ export interface NativeAddon {
   _exit(code: number): never;
   waitpid(pid: number, options: number): NativeWaitResult;
   waitidExited(): number;
+  mmapShared(length: number): ArrayBuffer;
   kill(pid: number, signal: number): void;
   getpid(): number;
   getppid(): number;

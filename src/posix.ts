@@ -262,6 +262,11 @@ export const waitpid: (pid: number, options: number) => WaitResult = native.wait
  * there are no children. Throws ENOSYS where waitid cannot say which child (macOS).
  */
 export const waitidExited: () => number = native.waitidExited;
+/**
+ * mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS): zero-filled memory that a
+ * parent and the children it forks afterwards share (writes on one side are seen on the other).
+ */
+export const mmapShared: (length: number) => ArrayBuffer = native.mmapShared;
 export const kill = native.kill;
 export const getpid = native.getpid;
 export const getppid = native.getppid;

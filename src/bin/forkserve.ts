@@ -32,6 +32,9 @@ runMain(async () => {
       ...SERVER_OPTIONS,
       workers: { type: 'string', short: 'w', default: defaultWorkers() },
       'graceful-timeout': { type: 'string', default: '30' },
+      timeout: { type: 'string', short: 't', default: '30' },
+      'max-requests': { type: 'string', default: '0' },
+      'max-requests-jitter': { type: 'string', default: '0' },
       'keep-alive': { type: 'string', default: '5' },
       backlog: { type: 'string', default: '2048' },
       'headers-timeout': { type: 'string', default: String(HEADERS_TIMEOUT_MS / 1000) },
@@ -43,6 +46,9 @@ runMain(async () => {
       ...SERVER_HELP,
       workers: 'worker processes (default: $WEB_CONCURRENCY, else the number of CPUs)',
       'graceful-timeout': 'seconds workers get to finish in-flight requests on TERM (default: 30)',
+      timeout: "seconds a worker's event loop may stay blocked before it is killed and replaced; 0: never (default: 30)",
+      'max-requests': 'requests after which a worker is restarted gracefully; 0: never (default: 0)',
+      'max-requests-jitter': 'up to this many more requests, drawn per worker, so workers do not restart together (default: 0)',
       'keep-alive': 'seconds an idle keep-alive connection stays open (default: 5)',
       backlog: 'listen backlog (default: 2048)',
       'headers-timeout': 'seconds a request head may take to arrive, else 408 (default: 10)',
@@ -56,6 +62,9 @@ runMain(async () => {
   if (spec === undefined) throw new UsageError('an app is required (module:export); see --help');
   const workers = parseNumber('workers', values.workers as string, { integer: true, min: 1 });
   const gracefulTimeoutMs = parseNumber('graceful-timeout', values['graceful-timeout'] as string) * 1000;
+  const timeoutMs = parseNumber('timeout', values.timeout as string) * 1000;
+  const maxRequests = parseNumber('max-requests', values['max-requests'] as string, { integer: true });
+  const maxRequestsJitter = parseNumber('max-requests-jitter', values['max-requests-jitter'] as string, { integer: true });
   const backlog = parseNumber('backlog', values.backlog as string, { integer: true, min: 1 });
   const http = {
     server: serverHeader(),
@@ -72,5 +81,13 @@ runMain(async () => {
   // Every worker watches it; the one whose accept() wins takes the connection, the others get EAGAIN.
   setNonBlocking(listener.fd, true);
   say(`Serving ${describeApp(app, spec)} with ${workers} ${workers === 1 ? 'worker' : 'workers'}`);
-  new Master({ listenFds: [listener.fd], workers, gracefulTimeoutMs, serve: gatewayHandler(app, http, reportAppError) }).start();
+  new Master({
+    listenFds: [listener.fd],
+    workers,
+    gracefulTimeoutMs,
+    timeoutMs,
+    maxRequests,
+    maxRequestsJitter,
+    makeServe: (observer) => gatewayHandler(app, { ...http, observer }, reportAppError),
+  }).start();
 });

@@ -24,6 +24,13 @@ export interface GatewayOptions {
   keepAlive?: boolean;
   /** Sees each request head and each complete response (webserver2's `<`/`>` lines). */
   trace?: Tracer;
+  /** Told when each request starts and when it is over (answered, or abandoned): a scoreboard. */
+  observer?: RequestObserver;
+}
+
+export interface RequestObserver {
+  requestStarted(head: RequestHead): void;
+  requestFinished(): void;
 }
 
 export interface Tracer {
@@ -141,6 +148,15 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
           clearTimeout(requestTimer);
           requestTimer = undefined;
           trace?.request(head);
+          // Over once: when the response is done, or when the exchange is aborted.
+          let over = false;
+          const settle = (): void => {
+            if (!over) {
+              over = true;
+              options.observer?.requestFinished();
+            }
+          };
+          options.observer?.requestStarted(head);
           const exchange = dialect(head, {
             socket,
             server: options.server,
@@ -149,8 +165,18 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
             resumeReading: () => {
               if (!closing) socket.resume();
             },
-            done: (keepAlive) => finished(exchange, keepAlive),
+            done: (keepAlive) => {
+              settle();
+              finished(exchange, keepAlive);
+            },
           });
+          if (options.observer) {
+            const abort = exchange.abort.bind(exchange);
+            exchange.abort = () => {
+              settle();
+              abort();
+            };
+          }
           receiving = exchange;
           queue.push(exchange);
           if (queue.length === 1) exchange.start();

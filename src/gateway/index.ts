@@ -9,7 +9,7 @@ import { fetchDialect } from './fetch-gateway';
 import { nodeDialect } from './node-gateway';
 
 export { AppLoadError, classify, loadApp, parseAppSpec, resolveModule, type AppSpec, type Interface, type LoadedApp } from './app';
-export { drainConnections, type GatewayOptions, type Tracer } from './connection';
+export { drainConnections, type GatewayOptions, type RequestObserver, type Tracer } from './connection';
 
 /** Serves one connection to `app`; the promise settles when the connection is closed. */
 export function gatewayHandler(

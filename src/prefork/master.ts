@@ -18,6 +18,7 @@ import { close, fork, getppid, kill, prepareFork } from '../posix';
 import { plural, say, warn } from '../server/log';
 import { OwnChildren } from '../server/own-children';
 import { describeExit, isCleanExit, type ChildExit } from '../server/reaper';
+import { Scoreboard } from './scoreboard';
 import { runWorker, type WorkerOptions } from './worker';
 
 export const EXIT_BOOT_FAILURE = 3;
@@ -30,18 +31,27 @@ const SIG = os.constants.signals;
 type MasterSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGTTIN' | 'SIGTTOU';
 const HANDLED: MasterSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU'];
 
+/** Scoreboard slots: the most workers at once (TTIN beyond it is refused with a warning). */
+const SLOTS = 1024;
+
 export interface MasterOptions {
   listenFds: number[];
   workers: number;
   gracefulTimeoutMs: number;
-  serve: WorkerOptions['serve'];
+  /** A worker whose event loop has not ticked for this long is killed and replaced (0: never). */
+  timeoutMs: number;
+  maxRequests: number;
+  maxRequestsJitter: number;
+  makeServe: WorkerOptions['makeServe'];
 }
 
 interface Worker {
   pid: number;
   born: number;
+  slot: number;
   /** Told to stop (HUP, TTOU): not counted towards the target any more. */
   retiring: boolean;
+  timedOut: boolean;
 }
 
 export class Master {
@@ -57,6 +67,7 @@ export class Master {
   private bootFailures = 0;
   private isWorker = false;
   private readonly listeners = new Map<MasterSignal, () => void>();
+  private readonly scoreboard = new Scoreboard(SLOTS);
 
   constructor(private readonly options: MasterOptions) {
     this.target = options.workers;
@@ -74,7 +85,10 @@ export class Master {
     }
     // The master watches nothing but signals (unref'd in Node): this keeps it alive, and reaps
     // should a SIGCHLD be missed.
-    this.keepAlive = setInterval(this.children.reap, 1000);
+    this.keepAlive = setInterval(() => {
+      this.children.reap();
+      this.checkTimeouts();
+    }, 1000);
     this.tick();
   }
 
@@ -111,10 +125,13 @@ export class Master {
     const w = this.workers.get(e.pid);
     if (!w) return;
     this.workers.delete(e.pid);
-    const expected = w.retiring || this.state !== 'running';
-    if (!expected || !isCleanExit(e)) warn(`Worker ${e.pid} ${describeExit(e)}`);
+    const recycled = this.scoreboard.read(w.slot).leaving;
+    this.scoreboard.free(w.slot);
+    const expected = w.retiring || w.timedOut || recycled || this.state !== 'running';
+    if (!w.timedOut && (!expected || !isCleanExit(e))) warn(`Worker ${e.pid} ${describeExit(e)}`);
     if (expected) return;
-    if (Date.now() - w.born < BOOT_WINDOW_MS) {
+    // Death at boot: a crash (not a clean exit) within a second of the fork.
+    if (!isCleanExit(e) && Date.now() - w.born < BOOT_WINDOW_MS) {
       if (++this.bootFailures >= MAX_BOOT_FAILURES) {
         warn(`${plural(this.bootFailures, 'worker', 'workers')} in a row died within ${BOOT_WINDOW_MS / 1000} s of booting: stopping`);
         this.halt(EXIT_BOOT_FAILURE);
@@ -168,25 +185,60 @@ export class Master {
   }
 
   private spawn(): void {
-    const pid = fork();
-    if (pid === 0) {
-      this.becomeWorker();
+    const slot = this.scoreboard.claim();
+    if (slot < 0) {
+      warn(`${SLOTS} workers at once is the most the scoreboard holds: not forking another`);
+      this.target = this.workers.size;
       return;
     }
+    const pid = fork();
+    if (pid === 0) {
+      this.becomeWorker(slot);
+      return;
+    }
+    this.scoreboard.assign(slot, pid);
     this.children.add(pid);
-    this.workers.set(pid, { pid, born: Date.now(), retiring: false });
+    this.workers.set(pid, { pid, born: Date.now(), slot, retiring: false, timedOut: false });
     say(`Booting worker with pid ${pid}`);
   }
 
+  /** Kills and replaces workers whose event loop has not ticked for --timeout, saying what they were doing. */
+  private checkTimeouts(): void {
+    const { timeoutMs } = this.options;
+    if (timeoutMs <= 0 || this.isWorker) return;
+    const now = Date.now();
+    for (const w of this.workers.values()) {
+      if (w.timedOut) continue;
+      const info = this.scoreboard.read(w.slot, now);
+      if (info.sinceTickMs <= timeoutMs) continue;
+      w.timedOut = true;
+      const doing = info.request ? `in ${info.request} for ${(info.requestMs / 1000).toFixed(1)} s` : 'while idle';
+      warn(`Worker ${w.pid} timed out: its event loop has not run for ${(info.sinceTickMs / 1000).toFixed(1)} s (--timeout ${timeoutMs / 1000}), ${doing}; killing it`);
+      this.signal(w.pid, SIG.SIGKILL);
+    }
+    this.wake();
+  }
+
   /** In the forked child: drop the master's duties, serve. */
-  private becomeWorker(): void {
+  private becomeWorker(slot: number): void {
     this.isWorker = true;
     this.children.close();
     for (const [sig, listener] of this.listeners) process.removeListener(sig, listener);
     clearInterval(this.keepAlive);
     clearTimeout(this.deadline);
     if (this.scheduled) clearImmediate(this.scheduled);
-    runWorker({ listenFds: this.options.listenFds, serve: this.options.serve, masterPid: getppid() });
+    const { listenFds, makeServe, timeoutMs, maxRequests, maxRequestsJitter } = this.options;
+    runWorker({
+      listenFds,
+      makeServe,
+      masterPid: getppid(),
+      scoreboard: this.scoreboard,
+      slot,
+      // Often enough that a healthy worker never looks stuck; at most once a second.
+      tickMs: timeoutMs > 0 ? Math.min(1000, timeoutMs / 4) : 1000,
+      // The jitter is drawn here, in the worker (its randomness is its own), so workers recycle apart.
+      maxRequests: maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0,
+    });
   }
 
   private stop(how: 'graceful' | 'quick'): void {

@@ -5,7 +5,13 @@
 //            in flight with Connection: close, then exit 0 (the master SIGKILLs at its deadline)
 //   SIGQUIT  quick: exit now
 //   SIGINT   ignored: a terminal's Ctrl-C reaches the whole process group, and the master decides
-// A worker whose master is gone (its parent pid changed) stops gracefully by itself.
+// A worker whose master is gone (its parent pid changed) stops gracefully by itself; one that has
+// served its --max-requests (plus its jitter) too, and the master replaces it. Its scoreboard slot
+// gets a tick from the event loop and the request it is in.
+
+import type { RequestObserver } from '../gateway';
+import { say } from '../server/log';
+import type { Scoreboard } from './scoreboard';
 
 import { drainConnections } from '../gateway';
 import { FdWatcher, SIGINT, SOCK_CLOEXEC, UV_READABLE, _exit, accept, close, getppid, isErrno, sigaction, type SocketAddress } from '../posix';
@@ -17,19 +23,39 @@ const ACCEPT_BURST = 16;
 /** How often a worker checks that its master is still there (where no death signal exists). */
 const MASTER_CHECK_MS = 500;
 
+export type Serve = (fd: number, peer: SocketAddress) => Promise<void>;
+
 export interface WorkerOptions {
   listenFds: number[];
-  /** Serves one accepted connection; settles when it is closed. */
-  serve: (fd: number, peer: SocketAddress) => Promise<void>;
+  /** The connection server, given what it must tell about each request. */
+  makeServe: (observer: RequestObserver) => Serve;
   masterPid: number;
-  /** Called once per accepted connection (the scoreboard counts them). */
-  onConnection?: () => void;
+  scoreboard: Scoreboard;
+  slot: number;
+  /** Ticks into the scoreboard this often. */
+  tickMs: number;
+  /** Stop gracefully after this many requests (0: never). */
+  maxRequests: number;
 }
 
-export function runWorker({ listenFds, serve, masterPid, onConnection }: WorkerOptions): void {
+export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, tickMs, maxRequests }: WorkerOptions): void {
   let open = 0;
   let stopping = false;
+  let served = 0;
   const watchers: FdWatcher[] = [];
+  const serve = makeServe({
+    requestStarted: (head) => scoreboard.requestStarted(slot, head.method, head.target),
+    requestFinished: () => {
+      scoreboard.requestFinished(slot);
+      if (++served === maxRequests && !stopping) {
+        say(`Worker ${process.pid} served its ${maxRequests} requests (--max-requests): restarting`);
+        scoreboard.leaving(slot); // so the master expects this exit
+        stopGracefully();
+      }
+    },
+  });
+  scoreboard.tick(slot);
+  setInterval(() => scoreboard.tick(slot), tickMs).unref();
 
   for (const fd of listenFds) {
     const watcher = new FdWatcher(fd, (status) => {
@@ -57,7 +83,6 @@ export function runWorker({ listenFds, serve, masterPid, onConnection }: WorkerO
         throw err;
       }
       open++;
-      onConnection?.();
       void serve(client.fd, client).finally(() => {
         open--;
         if (stopping && open === 0) _exit(0);

@@ -182,6 +182,33 @@ describe('forkserve lifecycle', () => {
     expect(server.stderr()).toBe('');
   }, 120_000);
 
+  it('a handler that blocks the event loop: the worker is killed after --timeout, the log names the request, a new one serves', async () => {
+    const server = await start(PID_APP, ['--timeout', '2']);
+    const before = await workers(server);
+    const stuck = get(server.port, '/block?who=test');
+    const line = await until(() => server.stderr(), (e) => /timed out/.test(e), 'the timeout line', 20_000);
+    expect(line).toMatch(/^Worker (\d+) timed out: its event loop has not run for [\d.]+ s \(--timeout 2\), in GET \/block\?who=test for [\d.]+ s; killing it\n/m);
+    const victim = Number(/^Worker (\d+) timed out/m.exec(line)![1]);
+    expect(before).toContain(victim);
+    const now = await until(() => workers(server), (w) => w.length === 2 && !w.includes(victim), 'a replacement');
+    expect(now).not.toContain(victim);
+    await stuck; // its connection was cut with the worker
+    expect((await get(server.port, '/')).status).toBe('200');
+    // The other worker, idle all along, ticked and was left alone.
+    expect(server.stderr().match(/timed out/g)).toHaveLength(1);
+  }, 60_000);
+
+  it('--max-requests with jitter recycles workers under load with 0 failed requests', async () => {
+    const server = await start(PID_APP, ['--max-requests', '100', '--max-requests-jitter', '20']);
+    await ab(server.port, '/', 1000, 10, false);
+    const restarts = server.stdout().match(/served its \d+ requests \(--max-requests\): restarting/g) ?? [];
+    expect(restarts.length, server.stdout()).toBeGreaterThanOrEqual(5);
+    for (const n of server.stdout().matchAll(/served its (\d+) requests/g)) expect(Number(n[1])).toBeGreaterThanOrEqual(100), expect(Number(n[1])).toBeLessThanOrEqual(120);
+    await until(() => workers(server), (w) => w.length === 2, 'two workers');
+    expect(bootedPids(server).length).toBeGreaterThanOrEqual(2 + restarts.length - 1);
+    expect(server.stderr()).toBe('');
+  }, 120_000);
+
   it('workers exit within a few seconds when the master is killed', async () => {
     const server = await start(PID_APP);
     const pids = await workers(server);

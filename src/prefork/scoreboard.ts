@@ -1,0 +1,126 @@
+// The scoreboard: one slot per worker in memory the master and every worker share (mmapShared,
+// made before the first fork), as Apache's mod_status scoreboard and Unicorn's heartbeat do it. A
+// worker writes only its own slot: a tick from its event loop, requests served, and the request it
+// is in (method, path, since when). The master reads every slot: a worker whose tick is older than
+// --timeout is stuck, and the slot says in what.
+
+import { mmapShared } from '../posix';
+
+const SLOT_BYTES = 512;
+const TEXT_BYTES = SLOT_BYTES - 64;
+// Int32 fields (index into an Int32Array over the slot) and Float64 fields (into a Float64Array).
+const I_PID = 0;
+const I_BUSY = 1; // requests in flight
+const I_TEXT_LENGTH = 2;
+const I_LEAVING = 3; // 1: the worker stops on its own (--max-requests), expect its exit
+const F_TICK = 2; // ms since the epoch
+const F_REQUESTS = 3; // served (finished)
+const F_REQUEST_START = 4;
+const F_BOOTED = 5;
+const TEXT_OFFSET = 64;
+
+export interface SlotInfo {
+  index: number;
+  pid: number;
+  /** ms since the worker's event loop last ticked. */
+  sinceTickMs: number;
+  requests: number;
+  busy: number;
+  /** The worker said it is stopping on its own (--max-requests). */
+  leaving: boolean;
+  /** The request most recently started while busy ("GET /path"), and for how long. */
+  request: string | null;
+  requestMs: number;
+  ageMs: number;
+}
+
+export class Scoreboard {
+  private readonly memory: ArrayBuffer;
+  private readonly ints: Int32Array;
+  private readonly floats: Float64Array;
+  private readonly bytes: Uint8Array;
+  readonly slots: number;
+
+  constructor(slots: number) {
+    this.slots = slots;
+    this.memory = mmapShared(slots * SLOT_BYTES);
+    this.ints = new Int32Array(this.memory);
+    this.floats = new Float64Array(this.memory);
+    this.bytes = new Uint8Array(this.memory);
+  }
+
+  private i(index: number, field: number): number {
+    return (index * SLOT_BYTES) / 4 + field;
+  }
+
+  private f(index: number, field: number): number {
+    return (index * SLOT_BYTES) / 8 + field;
+  }
+
+  // --- the master ------------------------------------------------------------------------------
+
+  /** A free slot for a worker about to be forked (-1 when all are taken). */
+  claim(): number {
+    for (let index = 0; index < this.slots; index++) {
+      if (Atomics.load(this.ints, this.i(index, I_PID)) === 0) {
+        this.bytes.fill(0, index * SLOT_BYTES, (index + 1) * SLOT_BYTES);
+        Atomics.store(this.ints, this.i(index, I_PID), -1); // taken, pid to come
+        this.floats[this.f(index, F_TICK)] = Date.now();
+        this.floats[this.f(index, F_BOOTED)] = Date.now();
+        return index;
+      }
+    }
+    return -1;
+  }
+
+  assign(index: number, pid: number): void {
+    Atomics.store(this.ints, this.i(index, I_PID), pid);
+  }
+
+  free(index: number): void {
+    Atomics.store(this.ints, this.i(index, I_PID), 0);
+  }
+
+  read(index: number, now = Date.now()): SlotInfo {
+    const busy = this.ints[this.i(index, I_BUSY)];
+    const length = Math.min(this.ints[this.i(index, I_TEXT_LENGTH)], TEXT_BYTES);
+    const start = index * SLOT_BYTES + TEXT_OFFSET;
+    const since = this.floats[this.f(index, F_REQUEST_START)];
+    return {
+      index,
+      pid: this.ints[this.i(index, I_PID)],
+      sinceTickMs: now - this.floats[this.f(index, F_TICK)],
+      requests: this.floats[this.f(index, F_REQUESTS)],
+      busy,
+      leaving: this.ints[this.i(index, I_LEAVING)] === 1,
+      request: busy > 0 && length > 0 ? Buffer.from(this.bytes.subarray(start, start + length)).toString('utf8') : null,
+      requestMs: busy > 0 ? now - since : 0,
+      ageMs: now - this.floats[this.f(index, F_BOOTED)],
+    };
+  }
+
+  // --- a worker, in its own slot ---------------------------------------------------------------
+
+  leaving(index: number): void {
+    Atomics.store(this.ints, this.i(index, I_LEAVING), 1);
+  }
+
+  tick(index: number): void {
+    this.floats[this.f(index, F_TICK)] = Date.now();
+  }
+
+  requestStarted(index: number, method: string, path: string): void {
+    const start = index * SLOT_BYTES + TEXT_OFFSET;
+    const text = Buffer.from(`${method} ${path}`.slice(0, TEXT_BYTES), 'utf8');
+    const n = Math.min(text.length, TEXT_BYTES);
+    this.bytes.set(text.subarray(0, n), start);
+    this.floats[this.f(index, F_REQUEST_START)] = Date.now();
+    this.ints[this.i(index, I_TEXT_LENGTH)] = n;
+    Atomics.add(this.ints, this.i(index, I_BUSY), 1);
+  }
+
+  requestFinished(index: number): void {
+    Atomics.sub(this.ints, this.i(index, I_BUSY), 1);
+    this.floats[this.f(index, F_REQUESTS)] += 1;
+  }
+}
