@@ -6,6 +6,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -147,6 +150,21 @@ static Napi::Value MmapShared(const Napi::CallbackInfo& info) {
   }, new size_t(size));
 }
 
+// setParentDeathSignal(signo): prctl(PR_SET_PDEATHSIG, signo), so this process gets signo when its
+// parent dies (a pre-fork worker whose master is killed). Linux only: elsewhere ENOSYS, and callers
+// watch getppid() instead.
+static Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t signo;
+  if (!ArgInt(info, 0, &signo)) return env.Undefined();
+#ifdef __linux__
+  if (prctl(PR_SET_PDEATHSIG, static_cast<unsigned long>(signo)) < 0) return ThrowErrno(env, errno, "prctl");
+  return env.Undefined();
+#else
+  return ThrowErrno(env, ENOSYS, "prctl");
+#endif
+}
+
 void InitProcess(Napi::Env env, Napi::Object exports) {
   exports.Set("_exit", Napi::Function::New(env, Exit, "_exit"));
   exports.Set("waitpid", Napi::Function::New(env, Waitpid, "waitpid"));
@@ -157,6 +175,7 @@ void InitProcess(Napi::Env env, Napi::Object exports) {
   exports.Set("getrlimit", Napi::Function::New(env, Getrlimit, "getrlimit"));
   exports.Set("setrlimit", Napi::Function::New(env, Setrlimit, "setrlimit"));
   exports.Set("mmapShared", Napi::Function::New(env, MmapShared, "mmapShared"));
+  exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal, "setParentDeathSignal"));
 
   Napi::Object c = Napi::Object::New(env);
 #define C(name) c.Set(#name, Napi::Number::New(env, name))

@@ -14,12 +14,16 @@ export class UsageError extends Error {
 export interface OptionSpec {
   type: 'string' | 'boolean';
   short?: string;
-  default?: string | boolean;
+  default?: string | boolean | string[];
+  /** May be given more than once: the value is an array. */
+  multiple?: boolean;
 }
 
 export interface Parsed {
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];
+  /** The options given on the command line (not defaulted). */
+  given: Set<string>;
 }
 
 export interface CommandSpec {
@@ -86,12 +90,13 @@ function joinNegativeValues(args: string[], options: Record<string, OptionSpec>)
 export function parseCommand(spec: CommandSpec): Parsed {
   try {
     const args = joinNegativeValues(process.argv.slice(2), spec.options);
-    const parsed = parseArgs({ args, options: spec.options, allowPositionals: Boolean(spec.positionals), strict: true });
+    const parsed = parseArgs({ args, options: spec.options, allowPositionals: Boolean(spec.positionals), strict: true, tokens: true });
     if (parsed.values.help) {
       process.stdout.write(usage(spec));
       process.exit(0);
     }
-    return parsed as Parsed;
+    const given = new Set(parsed.tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : [])));
+    return { values: parsed.values, positionals: parsed.positionals, given } as Parsed;
   } catch (err) {
     // node:util's first sentence says what is wrong; its advice about '--' does not fit a server.
     const message = (err as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, '');

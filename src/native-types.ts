@@ -90,6 +90,7 @@ export interface NativeAddon {
   waitpid(pid: number, options: number): NativeWaitResult;
   waitidExited(): number;
   mmapShared(length: number): ArrayBuffer;
+  setParentDeathSignal(signo: number): void;
   kill(pid: number, signal: number): void;
   getpid(): number;
   getppid(): number;
@@ -104,6 +105,7 @@ export interface NativeAddon {
 
   fork(): number;
   setChildWorkers(n: number): void;
+  settleHeap(gcExposed: boolean): void;
   forkSelfCheck(timeoutMs: number, probeMs: number): NativeSelfCheck;
   forkInfo(): NativeForkInfo;
   forkHold(): void;

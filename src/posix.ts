@@ -267,6 +267,8 @@ export const waitidExited: () => number = native.waitidExited;
  * parent and the children it forks afterwards share (writes on one side are seen on the other).
  */
 export const mmapShared: (length: number) => ArrayBuffer = native.mmapShared;
+/** prctl(PR_SET_PDEATHSIG, signo): signo arrives when the parent dies. Linux; ENOSYS elsewhere. */
+export const setParentDeathSignal: (signo: number) => void = native.setParentDeathSignal;
 export const kill = native.kill;
 export const getpid = native.getpid;
 export const getppid = native.getppid;
@@ -385,7 +387,8 @@ export function isForkedChild(): boolean {
 
 /**
  * Runs fork()'s one-time preparation now instead of at the first fork: the thread self-check
- * (which also starts libuv's threadpool) and the warm-up of the child's start-up code. A server
+ * (which also starts libuv's threadpool), the warm-up of the child's start-up code and one full
+ * garbage collection (a pause of a few ms for a start-up heap, longer for a large one). A server
  * calls it at start-up, so a process limit reached later cannot stop libuv from starting threads.
  */
 export function prepareFork(): void {
@@ -405,6 +408,10 @@ export function prepareFork(): void {
     }
     selfChecked = true;
     warmChildInit();
+    // One full GC before the first fork: children inherit V8's heap sizing, and before an
+    // isolate's first mark-compact that is the start-up state, tuned to the parent's own history
+    // (native/fork.cc, settleHeap: on Node 26 it cost a child twice the scavenges of a spawned server).
+    native.settleHeap(typeof (globalThis as { gc?: unknown }).gc === 'function');
   }
 }
 

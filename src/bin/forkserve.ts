@@ -3,17 +3,26 @@
 // gunicorn, Unicorn and Pitchfork are to Python and Ruby. See src/prefork/.
 
 import * as os from 'node:os';
-import { SERVER_HELP, SERVER_OPTIONS, UsageError, appArgument, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
+import { SERVER_HELP, SERVER_OPTIONS, UsageError, appArgument, parseCommand, parseHost, parseNumber, parsePort, runMain, serverAddress } from '../cli';
 import { gatewayHandler } from '../gateway';
 import { Master } from '../prefork/master';
 import { describeApp, loadAppSpec, reportAppError, warmUpGateway } from '../server/gateway-app';
 import { serverHeader } from '../server/hello-app';
 import { HEADERS_TIMEOUT_MS } from '../server/http-connection';
-import { listenAndAnnounce } from '../server/listener';
+import { createListener, servingLine } from '../server/listener';
+import { loadConfig } from '../prefork/config';
 import { say } from '../server/log';
 import { setNonBlocking } from '../posix';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/** -b HOST:PORT, [V6]:PORT or :PORT (all IPv4 interfaces). */
+function parseBind(text: string): { host: string; port: number } {
+  if (text.startsWith('unix:') || text.startsWith('fd://')) throw new UsageError(`--bind ${text}: unix sockets and inherited descriptors are not supported yet`);
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
+  if (!m) throw new UsageError(`invalid --bind '${text}' (expected HOST:PORT, [V6]:PORT or :PORT)`);
+  return { host: parseHost(m[1] ?? m[2]), port: parsePort(m[3]) };
+}
 
 function defaultWorkers(): string {
   return process.env.WEB_CONCURRENCY || String(os.availableParallelism?.() ?? os.cpus().length);
@@ -31,6 +40,8 @@ runMain(async () => {
     options: {
       ...SERVER_OPTIONS,
       workers: { type: 'string', short: 'w', default: defaultWorkers() },
+      bind: { type: 'string', short: 'b', multiple: true },
+      config: { type: 'string', short: 'c' },
       'graceful-timeout': { type: 'string', default: '30' },
       timeout: { type: 'string', short: 't', default: '30' },
       'max-requests': { type: 'string', default: '0' },
@@ -45,6 +56,8 @@ runMain(async () => {
     help: {
       ...SERVER_HELP,
       workers: 'worker processes (default: $WEB_CONCURRENCY, else the number of CPUs)',
+      bind: 'HOST:PORT ([V6]:PORT, :PORT for all interfaces) to listen on; repeatable; replaces --host/--port',
+      config: 'a JS module exporting settings (workers, bind, timeout ...) and hooks (onStarting, preFork,\npostFork, workerExit, onExit); the command line wins over it',
       'graceful-timeout': 'seconds workers get to finish in-flight requests on TERM (default: 30)',
       timeout: "seconds a worker's event loop may stay blocked before it is killed and replaced; 0: never (default: 30)",
       'max-requests': 'requests after which a worker is restarted gracefully; 0: never (default: 0)',
@@ -57,7 +70,10 @@ runMain(async () => {
       'warm-up': 'comma-separated paths to GET a few times in the master before forking (routes without side effects)',
     },
   });
-  const { values } = parsed;
+  const config = parsed.values.config ? await loadConfig(parsed.values.config as string) : undefined;
+  // The command line wins over the config file, which wins over the defaults.
+  const values = { ...parsed.values };
+  for (const [name, value] of Object.entries(config?.options ?? {})) if (!parsed.given.has(name)) values[name] = value;
   const { spec, forced } = appArgument(parsed);
   if (spec === undefined) throw new UsageError('an app is required (module:export); see --help');
   const workers = parseNumber('workers', values.workers as string, { integer: true, min: 1 });
@@ -74,15 +90,24 @@ runMain(async () => {
   };
   const warmUpPaths = (values['warm-up'] as string).split(',').filter(Boolean);
   for (const p of warmUpPaths) if (!p.startsWith('/')) throw new UsageError(`invalid --warm-up path '${p}' (expected /...)`);
-  const address = serverAddress(values);
+  const binds = ((values.bind as string[] | undefined) ?? []).map(parseBind);
+  const addresses = binds.length > 0 ? binds : [serverAddress(values)];
   const app = await loadAppSpec(spec, forced);
   await warmUpGateway(app, http, warmUpPaths);
-  const listener = listenAndAnnounce({ ...address, backlog });
-  // Every worker watches it; the one whose accept() wins takes the connection, the others get EAGAIN.
-  setNonBlocking(listener.fd, true);
+  const listeners = addresses.map((a) => createListener({ ...a, backlog }));
+  say(servingLine(listeners[0].port));
+  for (const l of listeners) {
+    if (listeners.length > 1) say(`Listening at: http://${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`);
+    // Every worker watches it; the one whose accept() wins takes the connection, the others get EAGAIN.
+    setNonBlocking(l.fd, true);
+  }
   say(`Serving ${describeApp(app, spec)} with ${workers} ${workers === 1 ? 'worker' : 'workers'}`);
+  const server = { workers, addresses: listeners.map((l) => ({ address: l.address, port: l.port })) };
+  await config?.hooks.onStarting?.(server);
   new Master({
-    listenFds: [listener.fd],
+    hooks: config?.hooks,
+    addresses: server.addresses,
+    listenFds: listeners.map((l) => l.fd),
     workers,
     gracefulTimeoutMs,
     timeoutMs,

@@ -14,10 +14,11 @@
 // master with exit code 3 instead of forking forever (gunicorn's "Worker failed to boot").
 
 import * as os from 'node:os';
-import { close, fork, getppid, kill, prepareFork } from '../posix';
+import { _exit, close, fork, getppid, kill, prepareFork } from '../posix';
 import { plural, say, warn } from '../server/log';
 import { OwnChildren } from '../server/own-children';
-import { describeExit, isCleanExit, type ChildExit } from '../server/reaper';
+import { describeExit, isCleanExit, signalName, type ChildExit } from '../server/reaper';
+import type { Hooks, ServerInfo } from './config';
 import { Scoreboard } from './scoreboard';
 import { runWorker, type WorkerOptions } from './worker';
 
@@ -43,7 +44,13 @@ export interface MasterOptions {
   maxRequests: number;
   maxRequestsJitter: number;
   makeServe: WorkerOptions['makeServe'];
+  hooks?: Hooks;
+  /** What the hooks are told about the server. */
+  addresses: ServerInfo['addresses'];
 }
+
+/** A worker whose postFork hook failed exits with this (gunicorn's WORKER_BOOT_ERROR). */
+export const EXIT_WORKER_BOOT_ERROR = 3;
 
 interface Worker {
   pid: number;
@@ -127,6 +134,9 @@ export class Master {
     this.workers.delete(e.pid);
     const recycled = this.scoreboard.read(w.slot).leaving;
     this.scoreboard.free(w.slot);
+    this.runHook('workerExit', () =>
+      this.options.hooks?.workerExit?.({ pid: w.pid, slot: w.slot }, { exitCode: e.exitCode, signal: e.signal === null ? null : signalName(e.signal) }),
+    );
     const expected = w.retiring || w.timedOut || recycled || this.state !== 'running';
     if (!w.timedOut && (!expected || !isCleanExit(e))) warn(`Worker ${e.pid} ${describeExit(e)}`);
     if (expected) return;
@@ -191,6 +201,7 @@ export class Master {
       this.target = this.workers.size;
       return;
     }
+    this.runHook('preFork', () => this.options.hooks?.preFork?.({ slot }));
     const pid = fork();
     if (pid === 0) {
       this.becomeWorker(slot);
@@ -227,8 +238,8 @@ export class Master {
     clearInterval(this.keepAlive);
     clearTimeout(this.deadline);
     if (this.scheduled) clearImmediate(this.scheduled);
-    const { listenFds, makeServe, timeoutMs, maxRequests, maxRequestsJitter } = this.options;
-    runWorker({
+    const { listenFds, makeServe, timeoutMs, maxRequests, maxRequestsJitter, hooks } = this.options;
+    const serve = (): void => runWorker({
       listenFds,
       makeServe,
       masterPid: getppid(),
@@ -239,6 +250,17 @@ export class Master {
       // The jitter is drawn here, in the worker (its randomness is its own), so workers recycle apart.
       maxRequests: maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0,
     });
+    if (!hooks?.postFork) return serve();
+    // The worker accepts nothing until its postFork hook has run (and settled, if it is async).
+    const failed = (err: unknown): never => {
+      warn(`Worker ${process.pid}: postFork failed: ${(err as Error)?.message ?? String(err)}`);
+      return _exit(EXIT_WORKER_BOOT_ERROR);
+    };
+    try {
+      Promise.resolve(hooks.postFork({ pid: process.pid, slot })).then(serve, failed);
+    } catch (err) {
+      failed(err);
+    }
   }
 
   private stop(how: 'graceful' | 'quick'): void {
@@ -273,9 +295,19 @@ export class Master {
     }
   }
 
+  /** Runs one of the master's hooks; a throw is logged, not fatal. */
+  private runHook(name: string, call: () => unknown): void {
+    try {
+      call();
+    } catch (err) {
+      warn(`${name} hook failed: ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+
   private exit(code: number): never {
     clearTimeout(this.deadline);
     clearInterval(this.keepAlive);
+    this.runHook('onExit', () => this.options.hooks?.onExit?.({ workers: this.workers.size, addresses: this.options.addresses }));
     if (code === 0) say('Stopped.');
     process.exit(code);
   }

@@ -14,7 +14,10 @@ import { say } from '../server/log';
 import type { Scoreboard } from './scoreboard';
 
 import { drainConnections } from '../gateway';
-import { FdWatcher, SIGINT, SOCK_CLOEXEC, UV_READABLE, _exit, accept, close, getppid, isErrno, sigaction, type SocketAddress } from '../posix';
+import {
+  FdWatcher, SIGINT, SIGTERM, SOCK_CLOEXEC, UV_READABLE, _exit, accept, close, getppid, isErrno, setParentDeathSignal, sigaction,
+  type SocketAddress,
+} from '../posix';
 import { ACCEPT_RETRY_DELAY_MS, EXHAUSTION_CODES } from '../server/accept';
 import { warn } from '../server/log';
 
@@ -102,8 +105,11 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
   process.on('SIGTERM', stopGracefully);
   process.on('SIGQUIT', () => _exit(0));
   if (process.listenerCount('SIGINT') === 0) sigaction(SIGINT, 'ignore');
+  // The master's death: SIGTERM from the kernel on Linux, a look at the parent pid everywhere.
+  if (process.platform === 'linux') setParentDeathSignal(SIGTERM);
   const masterCheck = setInterval(() => {
     if (getppid() !== masterPid) stopGracefully();
   }, MASTER_CHECK_MS);
   masterCheck.unref();
+  if (getppid() !== masterPid) stopGracefully(); // it died before the death signal was set
 }

@@ -228,3 +228,52 @@ describe('forkserve lifecycle', () => {
     expect(server.stderr()).toMatch(/workers in a row died within 1 s of booting: stopping/);
   }, 60_000);
 });
+
+describe('forkserve settings', () => {
+  const CONFIGS = path.join(FIXTURES, 'configs');
+
+  it('-b twice: two listeners, each served by the workers', async () => {
+    const server = await startServer('forkserve.js', ['-w', '2', '-b', '127.0.0.1:0', '-b', '127.0.0.1:0', PID_APP], { group: true });
+    const ports = await until(() => [...server.stdout().matchAll(/^Listening at: http:\/\/127\.0\.0\.1:(\d+)$/gm)].map((m) => Number(m[1])), (p) => p.length === 2, 'two Listening lines');
+    expect(ports[0]).toBe(server.port);
+    expect(ports[1]).not.toBe(ports[0]);
+    for (const port of ports) expect((await get(port, '/')).status).toBe('200');
+    server.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  }, 60_000);
+
+  it('--config: settings and every hook run where they belong; the command line wins over the file', async () => {
+    const server = await startServer('forkserve.js', ['--port', '0', '-c', path.join(CONFIGS, 'hooks.config.js'), PID_APP], { group: true });
+    const booted = await until(() => bootedPids(server), (p) => p.length === 3, 'three workers (workers: 3 in the file)');
+    const err = await until(() => server.stderr(), (e) => (e.match(/^postFork /gm) ?? []).length === 3, 'three postFork lines');
+    expect(err).toContain(`onStarting in ${server.pid}: 3 workers on port ${server.port}`);
+    expect(err.match(new RegExp(`^preFork slot \\d+ in ${server.pid}$`, 'gm'))).toHaveLength(3);
+    for (const pid of booted) expect(err).toMatch(new RegExp(`^postFork ${pid} slot \\d+ in ${pid}$`, 'm'));
+    process.kill(booted[0], 'SIGKILL');
+    await until(() => server.stderr(), (e) => e.includes(`workerExit ${booted[0]} code null signal SIGKILL in ${server.pid}`), 'the workerExit line');
+    server.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+    expect(server.stderr()).toContain(`onExit in ${server.pid}`);
+
+    const two = await startServer('forkserve.js', ['-w', '2', '--port', '0', '-c', path.join(CONFIGS, 'hooks.config.js'), PID_APP], { group: true });
+    await until(() => bootedPids(two), (p) => p.length === 2, 'two workers');
+    await sleep(300);
+    expect(bootedPids(two)).toHaveLength(2);
+  }, 60_000);
+
+  it('a mistake in the config file is one line and exit 1', async () => {
+    const r = await run(process.execPath, [path.join(ROOT, 'dist', 'forkserve.js'), '--port', '0', '-c', path.join(CONFIGS, 'bad-setting.config.js'), PID_APP]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^node \S+forkserve\.js: --config \S+bad-setting\.config\.js: unknown setting 'workerz' \(settings: workers, bind, /);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('a postFork hook that fails in every worker stops the master with exit code 3', async () => {
+    const server = await startServer('forkserve.js', ['-w', '2', '--port', '0', '-c', path.join(CONFIGS, 'failing-post-fork.config.js'), PID_APP], { group: true });
+    const exit = await server.exited;
+    expect(exit.code, server.stderr()).toBe(3);
+    expect(server.stderr()).toMatch(/Worker \d+: postFork failed: cannot reach the database/);
+    expect(server.stderr()).toMatch(/workers in a row died within 1 s of booting: stopping/);
+  }, 60_000);
+});
+
