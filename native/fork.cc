@@ -865,6 +865,33 @@ static Napi::Value SetChildWorkers(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// settleHeap(gcExposed): one full, ordinary mark-compact in the parent before its first fork.
+// A forked child inherits V8's heap-sizing state, not a fresh one. Until an isolate's first
+// mark-compact, V8 still shrinks its initial old-generation limit (about 250 MB) after every
+// scavenge by the average survival ratio the GC tracer recorded; a child forked right after start
+// inherits the parent's half-shrunk limit and the parent's survival history, reaches the floor
+// (old generation + one growing step) within three scavenges and marks at about 10 MB, 0.4 s into
+// serving, where a fresh process marks at about 18 MB, 1 s in. On Node 26 (V8 14) that early
+// mark-compact lands in the short window in which V8 collects allocation-memento feedback for
+// allocation sites it may pretenure (after deoptimizing their code when the new space reaches
+// the pretenuring size): the feedback is lost, the code is re-optimized at once and makes no more,
+// the sites never become "tenure", and the child copies its long-lived objects through the new
+// space: twice the scavenges of a spawned process (measured; --trace-pretenuring-statistics).
+// After one mark-compact the limit is computed from the live heap as in any process after its
+// first, and children start from that (and copy no garbage). LowMemoryNotification() is no
+// substitute: its memory-reducing GCs use the minimal growing factor, and the child still marks
+// early. V8's public API has no ordinary full GC but the testing one, which requires --expose-gc:
+// set for the call only, unless the process already had it (Node does not freeze V8's flags).
+static Napi::Value SettleHeap(const Napi::CallbackInfo& info) {
+  bool exposed = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value();
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (isolate == nullptr || g_inChild) return info.Env().Undefined();
+  if (!exposed) v8::V8::SetFlagsFromString("--expose-gc");
+  isolate->RequestGarbageCollectionForTesting(v8::Isolate::kFullGarbageCollection);
+  if (!exposed) v8::V8::SetFlagsFromString("--no-expose-gc");
+  return info.Env().Undefined();
+}
+
 static Napi::Value SetLoopDryCallback(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsFunction()) return ThrowType(info.Env(), "callback must be a function");
   GetData(info.Env())->onLoopDry = Napi::Persistent(info[0].As<Napi::Function>());
@@ -901,6 +928,7 @@ void InitFork(Napi::Env env, Napi::Object exports) {
   exports.Set("setBarrierTimeout", Napi::Function::New(env, SetBarrierTimeout, "setBarrierTimeout"));
   exports.Set("setLoopDryCallback", Napi::Function::New(env, SetLoopDryCallback, "setLoopDryCallback"));
   exports.Set("setChildWorkers", Napi::Function::New(env, SetChildWorkers, "setChildWorkers"));
+  exports.Set("settleHeap", Napi::Function::New(env, SettleHeap, "settleHeap"));
 }
 
 }  // namespace forkserve

@@ -96,19 +96,12 @@ describe.runIf(linux)('children that live', () => {
       `optimized ${f.allocateOptimized}, pool ${JSON.stringify(f.childPool)}; spawned: ${c.requests.ok} requests, CPU ${c.cpu.perRequestMs} ms/request, ` +
       `${c.gc.count} GCs ${c.gc.totalMs} ms; ratios: CPU per request ${cpuRatio.toFixed(2)}, GC time ${gcRatio.toFixed(2)}`;
     console.log(seen);
-    // A known gap on Node 26 (V8 14.6), not understood yet: in most 60 s runs the forked child runs
-    // about twice the scavenges of the spawned control (2.0-2.2x the GC time, measured 4 times) and
-    // its RSS is still climbing to its plateau at the end (troughs +19 to +23 MB); over 240 s it
-    // matched the control (1.06x GC time, +9 MB). Node 20, 22 and 24: 1.0x. On 26 the RSS trend is
-    // not judged here and the GC bound is what was measured, so a regression still fails.
-    const node26 = process.versions.node.startsWith('26.');
-    const notRss = (reasons: string[]) => reasons.filter((r) => !(node26 && r.startsWith('RSS troughs')));
-    expect(notRss(f.reasons), seen).toEqual([]); // every request answered, the child alive until stopped, RSS troughs not growing
-    expect(notRss(c.reasons), seen).toEqual([]);
+    expect(f.reasons, seen).toEqual([]); // every request answered, the child alive until stopped, RSS troughs not growing
+    expect(c.reasons, seen).toEqual([]);
     expect(f.allocateOptimized, seen).toBe(true);
     expect(f.childPool, seen).toMatchObject({ active: true });
     expect(f.childPool!.queued, `the pool's queue stays short | ${seen}`).toBeLessThan(100);
     expect(cpuRatio, seen).toBeLessThan(1.5);
-    expect(gcRatio, seen).toBeLessThan(node26 ? 3 : 1.5);
+    expect(gcRatio, seen).toBeLessThan(1.5);
   }, 240_000);
 });
