@@ -51,6 +51,36 @@ export const SERVER_HELP = {
   help: 'show this help and exit',
 };
 
+/** The largest request body the servers that host apps accept by default (413 beyond). */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+/** Options of the servers that host an app and fork (concurrent-final, forkserve). */
+export function appOptions(headersTimeoutSeconds: number): Record<string, OptionSpec> {
+  return {
+    'headers-timeout': { type: 'string', default: String(headersTimeoutSeconds) },
+    'max-body': { type: 'string', default: String(MAX_BODY_BYTES) },
+    interface: { type: 'string' },
+    'warm-up': { type: 'string', default: '' },
+  };
+}
+
+export function appHelp(headersTimeoutSeconds: number): Record<string, string> {
+  return {
+    'headers-timeout': `seconds a request head may take to arrive, else 408 (default: ${headersTimeoutSeconds})`,
+    'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
+    interface: 'with an app: node or fetch, how to call it, instead of detecting it',
+    'warm-up': 'with an app: comma-separated paths to GET a few times before forking, so children\n' +
+      'inherit the compiled code (routes without side effects only)',
+  };
+}
+
+/** The --warm-up paths, checked. */
+export function warmUpPaths(values: Parsed['values']): string[] {
+  const paths = String(values['warm-up'] ?? '').split(',').filter(Boolean);
+  for (const p of paths) if (!p.startsWith('/')) throw new UsageError(`invalid --warm-up path '${p}' (expected /...)`);
+  return paths;
+}
+
 function usageLine(spec: CommandSpec): string {
   return `Usage: ${programName()} [options]${spec.positionals ? ` ${spec.positionals}` : ''}`;
 }

@@ -7,7 +7,9 @@
 // tutorial's webserver3h. The app is loaded once here; each child serves its connection to it, so
 // a bad request or a crashing handler only ends that child.
 
-import { SERVER_HELP, SERVER_OPTIONS, UsageError, appArgument, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
+import {
+  SERVER_HELP, SERVER_OPTIONS, UsageError, appArgument, appHelp, appOptions, parseCommand, parseNumber, runMain, serverAddress, warmUpPaths,
+} from '../cli';
 import { GRACEFUL_TIMEOUT_MS, MAX_CHILDREN, serveForkingEvented, whenStopped } from '../server/forking-evented';
 import { listenAndAnnounce } from '../server/listener';
 import { plural, say } from '../server/log';
@@ -18,8 +20,6 @@ import { drainConnections, gatewayHandler } from '../gateway';
 import { describeApp, loadAppSpec, reportAppError, warmUpGateway } from '../server/gateway-app';
 import { SOMAXCONN, type SocketAddress } from '../posix';
 import { errorResponse } from '../http/response';
-
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 runMain(async () => {
   const parsed = parseCommand({
@@ -40,10 +40,7 @@ runMain(async () => {
       quiet: { type: 'boolean', short: 'q', default: false },
       canned: { type: 'boolean', default: false },
       'keep-alive-timeout': { type: 'string', default: String(KEEP_ALIVE_TIMEOUT_MS / 1000) },
-      'headers-timeout': { type: 'string', default: String(HEADERS_TIMEOUT_MS / 1000) },
-      'max-body': { type: 'string', default: String(MAX_BODY_BYTES) },
-      interface: { type: 'string' },
-      'warm-up': { type: 'string', default: '' },
+      ...appOptions(HEADERS_TIMEOUT_MS / 1000),
     },
     help: {
       ...SERVER_HELP,
@@ -54,11 +51,7 @@ runMain(async () => {
       quiet: 'do not print each request (--canned only)',
       canned: 'answer like the tutorial: one read, print it, the 31 canned bytes, close',
       'keep-alive-timeout': 'seconds an idle keep-alive connection stays open (default: 5)',
-      'headers-timeout': 'seconds a request head may take to arrive, else 408 (default: 10)',
-      'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
-      interface: 'with an app: node or fetch, how to call it, instead of detecting it',
-      'warm-up': 'with an app: comma-separated paths to GET a few times before forking, so children\n' +
-        'inherit the compiled code (routes without side effects only)',
+      ...appHelp(HEADERS_TIMEOUT_MS / 1000),
     },
   });
   const { values } = parsed;
@@ -78,10 +71,9 @@ runMain(async () => {
   const address = serverAddress(values);
   const app = spec === undefined ? undefined : await loadAppSpec(spec, forced);
   if (!values.canned && !app) warmUpHttpPath(helloApp, http);
-  const warmUpPaths = (values['warm-up'] as string).split(',').filter(Boolean);
-  if (warmUpPaths.length > 0 && !app) throw new UsageError('--warm-up needs an app (module:export)');
-  for (const p of warmUpPaths) if (!p.startsWith('/')) throw new UsageError(`invalid --warm-up path '${p}' (expected /...)`);
-  if (app) await warmUpGateway(app, http, warmUpPaths);
+  const paths = warmUpPaths(values);
+  if (paths.length > 0 && !app) throw new UsageError('--warm-up needs an app (module:export)');
+  if (app) await warmUpGateway(app, http, paths);
   const listener = listenAndAnnounce({ ...address, backlog });
   let handle: (fd: number, peer: SocketAddress, stopFd: number) => void | Promise<void>;
   if (app) {

@@ -3,7 +3,10 @@
 // gunicorn, Unicorn and Pitchfork are to Python and Ruby. See src/prefork/.
 
 import * as os from 'node:os';
-import { SERVER_HELP, SERVER_OPTIONS, UsageError, appArgument, parseCommand, parseHost, parseNumber, parsePort, runMain, serverAddress } from '../cli';
+import {
+  SERVER_HELP, SERVER_OPTIONS, UsageError, appArgument, appHelp, appOptions, parseCommand, parseHost, parseNumber, parsePort, runMain,
+  serverAddress, warmUpPaths,
+} from '../cli';
 import { gatewayHandler } from '../gateway';
 import { Master } from '../prefork/master';
 import { describeApp, loadAppSpec, reportAppError, warmUpGateway } from '../server/gateway-app';
@@ -14,7 +17,6 @@ import { loadConfig } from '../prefork/config';
 import { say } from '../server/log';
 import { setNonBlocking } from '../posix';
 
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 /** -b HOST:PORT, [V6]:PORT or :PORT (all IPv4 interfaces). */
 function parseBind(text: string): { host: string; port: number } {
@@ -48,10 +50,7 @@ runMain(async () => {
       'max-requests-jitter': { type: 'string', default: '0' },
       'keep-alive': { type: 'string', default: '5' },
       backlog: { type: 'string', default: '2048' },
-      'headers-timeout': { type: 'string', default: String(HEADERS_TIMEOUT_MS / 1000) },
-      'max-body': { type: 'string', default: String(MAX_BODY_BYTES) },
-      interface: { type: 'string' },
-      'warm-up': { type: 'string', default: '' },
+      ...appOptions(HEADERS_TIMEOUT_MS / 1000),
     },
     help: {
       ...SERVER_HELP,
@@ -64,10 +63,7 @@ runMain(async () => {
       'max-requests-jitter': 'up to this many more requests, drawn per worker, so workers do not restart together (default: 0)',
       'keep-alive': 'seconds an idle keep-alive connection stays open (default: 5)',
       backlog: 'listen backlog (default: 2048)',
-      'headers-timeout': 'seconds a request head may take to arrive, else 408 (default: 10)',
-      'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
-      interface: 'node or fetch, how to call the app, instead of detecting it',
-      'warm-up': 'comma-separated paths to GET a few times in the master before forking (routes without side effects)',
+      ...appHelp(HEADERS_TIMEOUT_MS / 1000),
     },
   });
   const config = parsed.values.config ? await loadConfig(parsed.values.config as string) : undefined;
@@ -88,12 +84,11 @@ runMain(async () => {
     headersTimeoutMs: parseNumber('headers-timeout', values['headers-timeout'] as string) * 1000,
     maxBodyBytes: parseNumber('max-body', values['max-body'] as string, { integer: true }),
   };
-  const warmUpPaths = (values['warm-up'] as string).split(',').filter(Boolean);
-  for (const p of warmUpPaths) if (!p.startsWith('/')) throw new UsageError(`invalid --warm-up path '${p}' (expected /...)`);
+  const paths = warmUpPaths(values);
   const binds = ((values.bind as string[] | undefined) ?? []).map(parseBind);
   const addresses = binds.length > 0 ? binds : [serverAddress(values)];
   const app = await loadAppSpec(spec, forced);
-  await warmUpGateway(app, http, warmUpPaths);
+  await warmUpGateway(app, http, paths);
   const listeners = addresses.map((a) => createListener({ ...a, backlog }));
   say(servingLine(listeners[0].port));
   for (const l of listeners) {

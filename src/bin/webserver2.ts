@@ -4,7 +4,7 @@
 // which headers the app wrote (status, Content-Type, body) and which the server added (Date,
 // Server). Iterative: one connection at a time, one request per connection, as in the tutorial.
 
-import { SERVER_HELP, SERVER_OPTIONS, appArgument, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
+import { MAX_BODY_BYTES, SERVER_HELP, SERVER_OPTIONS, appArgument, parseCommand, parseNumber, runMain, serverAddress } from '../cli';
 import { gatewayHandler } from '../gateway';
 import { describeApp, loadAppSpec, reportAppError } from '../server/gateway-app';
 import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS } from '../server/http-connection';
@@ -16,7 +16,6 @@ import { printTracer } from '../server/trace';
 import { SHUT_RDWR, shutdown } from '../posix';
 
 const BACKLOG = 5;
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 runMain(async () => {
   const parsed = parseCommand({

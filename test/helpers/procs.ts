@@ -187,3 +187,21 @@ const CLOCK_TICKS = 100; // sysconf(_SC_CLK_TCK) on Linux x86-64 and arm64
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Polls `fn` until `check` holds or `timeoutMs` has passed; returns the last value (for the caller's expect). */
+export async function eventually<T>(fn: () => Promise<T> | T, check: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let v = await fn();
+  while (!check(v) && Date.now() < end) {
+    await sleep(50);
+    v = await fn();
+  }
+  return v;
+}
+
+/** eventually(), failing with what it waited for and the last value when `check` never held. */
+export async function until<T>(fn: () => Promise<T> | T, check: (v: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
+  const v = await eventually(fn, check, timeoutMs);
+  if (!check(v)) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
+  return v;
+}

@@ -4,7 +4,7 @@
 // process group; load comes from ab (bounded counts).
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, ROOT, childStates, killAll, run, sleep, startServer, type Server } from '../helpers/procs';
+import { FIXTURES, ROOT, childStates, killAll, run, sleep, startServer, until, type Server } from '../helpers/procs';
 
 afterEach(killAll);
 
@@ -15,16 +15,6 @@ async function get(port: number, urlPath: string, extra: string[] = []): Promise
   const r = await run('curl', ['-sS', '--max-time', '20', '-o', '-', '-w', '\n%{http_code}', ...extra, `http://127.0.0.1:${port}${urlPath}`], 30_000);
   const at = r.stdout.lastIndexOf('\n');
   return { body: r.stdout.slice(0, at), status: r.stdout.slice(at + 1) + r.stderr };
-}
-
-async function until<T>(fn: () => Promise<T> | T, check: (v: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (check(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(v)}`);
-    await sleep(50);
-  }
 }
 
 function bootedPids(server: Server): number[] {

@@ -5,7 +5,7 @@
 // process reads output meant for another, and no zombie of either kind is left.
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DIST, FIXTURES, ROOT, childStates, killAll, lastJson, run, sleep, startServer, type Server } from '../helpers/procs';
+import { DIST, FIXTURES, ROOT, childStates, eventually, killAll, lastJson, run, startServer, type Server } from '../helpers/procs';
 
 afterEach(killAll);
 
@@ -21,16 +21,6 @@ async function zombiesUnder(pid: number): Promise<string[]> {
     for (const [p, pp] of rows) if (tree.has(Number(pp)) && !tree.has(Number(p))) (tree.add(Number(p)), (grew = true));
   }
   return rows.filter(([p, , stat]) => Number(p) !== pid && tree.has(Number(p)) && stat.startsWith('Z')).map((f) => f.join(' '));
-}
-
-async function eventually<T>(fn: () => Promise<T> | T, check: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let v = await fn();
-  while (!check(v) && Date.now() < end) {
-    await sleep(100);
-    v = await fn();
-  }
-  return v;
 }
 
 function helperPid(server: Server): number {

@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FIXTURES, childStates, killAll, sleep, startServer, type Server } from '../helpers/procs';
+import { FIXTURES, childStates, killAll, sleep, startServer, until, type Server } from '../helpers/procs';
 
 afterEach(killAll);
 
@@ -38,14 +38,6 @@ function connection(port: number, first: string): { socket: net.Socket; reply: P
   return { socket, reply };
 }
 
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
 function bodyOf(text: string): string {
   return text.slice(text.indexOf('\r\n\r\n') + 4);
 }
@@ -64,7 +56,7 @@ describe('concurrent-final stops in order', () => {
   it('Ctrl-C to the process group while a 512 KB response is in flight: the body arrives whole, exit 0', async () => {
     const server = await startServer('concurrent-final.js', ['--port', '0', SLOW_BIG], { group: true });
     const big = connection(server.port, 'GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
-    await until(() => (big.socket.bytesRead ?? 0) > 0, 'the first piece of the response');
+    await until(() => (big.socket.bytesRead ?? 0) > 0, Boolean, 'the first piece of the response');
     const t0 = Date.now();
     process.kill(-server.pid, 'SIGINT'); // what the terminal does: parent and children alike
     const r = await big.reply;
@@ -80,7 +72,7 @@ describe('concurrent-final stops in order', () => {
     it(`TERM with an idle keep-alive connection (${s.name}): the connection closes and the server exits within 1 s`, async () => {
       const server = await startServer('concurrent-final.js', ['--port', '0', '--keep-alive-timeout', '60', ...s.args], { group: true });
       const idle = connection(server.port, `GET ${s.path} HTTP/1.1\r\nHost: x\r\n\r\n`);
-      await until(() => (idle.socket.bytesRead ?? 0) > 0, 'the answer');
+      await until(() => (idle.socket.bytesRead ?? 0) > 0, Boolean, 'the answer');
       await sleep(200); // the connection is idle now, waiting for a next request
       const t0 = Date.now();
       server.kill('SIGTERM');
@@ -112,9 +104,9 @@ describe('concurrent-final stops in order', () => {
   it('a second TERM does not wait for the responses in flight: their children are killed at once, exit 0', async () => {
     const server = await startServer('concurrent-final.js', ['--port', '0', '--graceful-timeout', '60', SLOW_BIG], { group: true });
     const slow = connection(server.port, 'GET /slow HTTP/1.1\r\nHost: x\r\n\r\n'); // 8 s of response
-    await until(() => (slow.socket.bytesRead ?? 0) > 0, 'the first piece of the response');
+    await until(() => (slow.socket.bytesRead ?? 0) > 0, Boolean, 'the first piece of the response');
     server.kill('SIGTERM');
-    await until(() => server.stdout().includes('Waiting up to 60 s for 1 child'), 'the waiting line');
+    await until(() => server.stdout().includes('Waiting up to 60 s for 1 child'), Boolean, 'the waiting line');
     const t0 = Date.now();
     server.kill('SIGTERM');
     const exit = await exitAfter(server, t0);

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DIST, childStates, fdCount, killAll, lastJson, run, runFixture, sleep, startServer } from '../helpers/procs';
+import { DIST, childStates, eventually, fdCount, killAll, lastJson, run, runFixture, sleep, startServer } from '../helpers/procs';
 import { connectMany, exchange } from '../helpers/net';
 
 afterEach(killAll);
@@ -22,17 +22,6 @@ async function client2(port: number, clients: number, conns: number): Promise<{ 
   const r = await run(process.execPath, [path.join(DIST, 'client2.js'), '--port', String(port), '--host', '127.0.0.1',
     '--max-clients', String(clients), '--max-conns', String(conns)], 60_000);
   return lastJson(r.stdout);
-}
-
-/** Waits until `check` holds or the time is up; returns its last value. */
-async function eventually<T>(fn: () => Promise<T> | T, check: (v: T) => boolean, timeoutMs = 5000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let v = await fn();
-  while (!check(v) && Date.now() < end) {
-    await sleep(50);
-    v = await fn();
-  }
-  return v;
 }
 
 describe('iterative and sleep (3a, 3b)', () => {
