@@ -80,6 +80,14 @@ const MAX_PIPELINED = 16;
 /** Samples of a response kept for the trace (the head and the start of the body). */
 const TRACE_BYTES = 2048;
 
+/**
+ * A connection whose last response went out less than this long ago when the server stops is in
+ * use, not idle: a client under load sends its next request at once, and closing now would cross
+ * it (the client reads EOF for a request it has sent). It gets that long to send it; the answer
+ * says Connection: close. One quiet for longer is closed at once.
+ */
+export const DRAIN_GRACE_MS = 100;
+
 /** The drain function of each open connection in this process. */
 const openConnections = new Set<() => void>();
 let draining = false;
@@ -140,6 +148,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
     }
     let pendingError = 0; // status to answer once the responses before it are done
     let requests = 0; // heads received on this connection
+    let lastResponseAt = 0;
 
     const parser = new RequestParser(
       {
@@ -209,6 +218,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
     function finished(exchange: Exchange, keepAlive: boolean): void {
       if (queue[0] !== exchange) return;
       queue.shift();
+      lastResponseAt = Date.now();
       if (trace) {
         trace.response(Buffer.concat(traced), tracedTotal);
         traced = [];
@@ -230,8 +240,12 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
         answerError(pendingError);
         return;
       }
-      if (noMoreRequests || (draining && parser.idle)) {
+      if (noMoreRequests) {
         closeGracefully();
+        return;
+      }
+      if (draining && parser.idle) {
+        drain(); // its head said keep-alive: the client may be sending the next request already
         return;
       }
       if (parser.idle) idleTimer = setTimeout(() => socket.destroy(), options.keepAliveTimeoutMs);
@@ -283,6 +297,16 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       // request is on the way and gets its answer (with Connection: close). Only one that has
       // been answered and sits idle closes now.
       if (requests > 0 && receiving === null && queue.length === 0 && parser.idle) {
+        const quietFor = Date.now() - lastResponseAt;
+        clearTimeout(idleTimer);
+        idleTimer = undefined;
+        if (quietFor < DRAIN_GRACE_MS) {
+          idleTimer = setTimeout(() => {
+            noMoreRequests = true;
+            closeGracefully();
+          }, DRAIN_GRACE_MS - quietFor);
+          return;
+        }
         stopTimers();
         noMoreRequests = true;
         closeGracefully();

@@ -12,6 +12,7 @@
 // ServerResponse against one recv, one parse and one send). The parser and the response writer are
 // shared (src/http), and the socket-level corpus and split tests run through both engines.
 
+import { DRAIN_GRACE_MS } from '../gateway/connection';
 import { HttpParseError, statusForParseError } from '../http/errors';
 import { RequestParser, type RequestHead } from '../http/parser';
 import { CONTINUE_100, encodeBody, encodeEnd, errorResponse, serializeHead, type OutgoingHeaders } from '../http/response';
@@ -65,11 +66,14 @@ export function serveHttpConnection(fd: number, app: SimpleApp, options: Connect
   const buf = Buffer.allocUnsafe(READ_SIZE);
   let started = 0; // when the request being read began to arrive (0: waiting between requests)
   let answered = 0;
+  let lastResponseAt = 0;
   for (;;) {
     const waitMs = started ? started + options.headersTimeoutMs - Date.now() : options.keepAliveTimeoutMs;
     // Between requests the server's stop ends the connection; a request already arriving is finished,
     // and so is the first one of a connection accepted before the stop.
-    const woke = waitFor(fd, Math.max(0, waitMs), started || answered === 0 ? undefined : options.stopFd);
+    let woke = waitFor(fd, Math.max(0, waitMs), started || answered === 0 ? undefined : options.stopFd);
+    // A connection answered moments ago is in use: its next request may be on the way (DRAIN_GRACE_MS).
+    if (woke === 'stop') woke = waitFor(fd, Math.max(0, lastResponseAt + DRAIN_GRACE_MS - Date.now()));
     if (woke !== 'client') {
       if (started) refuse(fd, 408, options.server);
       return; // an idle keep-alive connection is simply closed
@@ -93,6 +97,7 @@ export function serveHttpConnection(fd: number, app: SimpleApp, options: Connect
         answered++;
         if (!respond(fd, req.head, req.body, app, options)) return;
       }
+      lastResponseAt = Date.now();
       started = parser.idle ? 0 : Date.now();
     }
   }

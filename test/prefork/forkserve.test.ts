@@ -2,6 +2,7 @@
 // signals (TERM, INT twice, Ctrl-C to the group, HUP, TTIN/TTOU), a killed worker replaced, a dead
 // master's workers gone, and the halt when workers keep dying at boot. Servers run in their own
 // process group; load comes from ab (bounded counts).
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, ROOT, childStates, killAll, run, sleep, startServer, until, type Server } from '../helpers/procs';
@@ -198,6 +199,48 @@ describe('forkserve lifecycle', () => {
     expect(bootedPids(server).length).toBeGreaterThanOrEqual(2 + restarts.length - 1);
     expect(server.stderr()).toBe('');
   }, 120_000);
+
+  it('HUP twice under keep-alive load (wrk, 20 connections): no socket error, every response 200', async () => {
+    const server = await start(PID_APP);
+    const before = await workers(server);
+    const load = run('wrk', ['-t1', '-c20', '-d6s', `http://127.0.0.1:${server.port}/`], 60_000);
+    await sleep(1500);
+    process.kill(server.pid, 'SIGHUP');
+    await until(() => workers(server), (w) => w.length === 2 && w.every((p) => !before.includes(p)), 'two new workers');
+    await sleep(1000);
+    process.kill(server.pid, 'SIGHUP');
+    const r = await load;
+    // A connection closed while its next request was on the way shows as a read error.
+    expect(r.stdout, r.stdout + r.stderr).toMatch(/\d+ requests in /);
+    expect(r.stdout, r.stdout).not.toMatch(/Socket errors/);
+    expect(r.stdout, r.stdout).not.toMatch(/Non-2xx/);
+    expect(server.stderr()).toBe('');
+  }, 120_000);
+
+  it.runIf(process.platform === 'linux')('50 HUPs: the master ends with its own descriptors and two workers, no zombie', async () => {
+    const server = await start(PID_APP);
+    const fds = (): number => fs.readdirSync(`/proc/${server.pid}/fd`).length;
+    const before = fds();
+    for (let i = 0; i < 50; i++) {
+      const old = await workers(server);
+      process.kill(server.pid, 'SIGHUP');
+      await until(() => workers(server), (w) => w.length === 2 && w.every((p) => !old.includes(p)), `two new workers after HUP ${i + 1}`);
+    }
+    const kids = await until(() => childStates(server.pid), (c) => c.length === 2, 'exactly two children');
+    expect(kids.filter((k) => k.stat.startsWith('Z'))).toEqual([]);
+    expect(bootedPids(server)).toHaveLength(2 + 100);
+    expect(fds(), 'the master holds no descriptor per HUP').toBe(before);
+    expect((await get(server.port, '/')).status).toBe('200');
+    expect(server.stderr()).toBe('');
+  }, 180_000);
+
+  it('QUIT stops at once like INT', async () => {
+    const server = await start(PID_APP);
+    process.kill(server.pid, 'SIGQUIT');
+    expect((await server.exited).code).toBe(0);
+    expect(server.stdout()).toMatch(/Shutting down now \(2 workers\)/);
+    expect(await childStates(server.pid)).toEqual([]);
+  }, 60_000);
 
   it('workers exit within a few seconds when the master is killed', async () => {
     const server = await start(PID_APP);
