@@ -9,17 +9,14 @@
 // served its --max-requests (plus its jitter) too, and the master replaces it. Its scoreboard slot
 // gets a tick from the event loop and the request it is in.
 
-import type { RequestObserver } from '../gateway';
-import { say } from '../server/log';
-import type { Scoreboard } from './scoreboard';
-
-import { drainConnections } from '../gateway';
+import { drainConnections, type RequestObserver } from '../gateway';
 import {
   FdWatcher, SIGINT, SIGTERM, SOCK_CLOEXEC, UV_READABLE, _exit, accept, close, getppid, isErrno, setParentDeathSignal, sigaction,
   type SocketAddress,
 } from '../posix';
 import { ACCEPT_RETRY_DELAY_MS, EXHAUSTION_CODES } from '../server/accept';
-import { warn } from '../server/log';
+import { say, warn } from '../server/log';
+import type { Scoreboard } from './scoreboard';
 
 /** Connections accepted per wake-up of a listener, before the event loop runs again. */
 const ACCEPT_BURST = 16;
