@@ -7,6 +7,7 @@
 //   node bench/prefork.js --rounds 1 --wrk-seconds 3 --ab-requests 500 --trials 2 \
 //     --spread-requests 400 --out /tmp/prefork-smoke                              (a smoke run)
 //   node bench/prefork.js --only throughput,memory      (sections: throughput, memory, spawn, spread, gc)
+//   node bench/prefork.js --from-json bench/results/prefork-2026-11-27.json   (rewrite the .md only)
 //
 // A = node dist/forkserve.js -w 2 --port 0 --host 127.0.0.1 <module:export>
 //     (the master loads the app once and forks the workers: copy-on-write, a shared listener)
@@ -68,6 +69,7 @@ const { values: opt } = parseArgs({
     'gc-rounds': { type: 'string', default: '3' },
     only: { type: 'string', default: 'throughput,memory,spawn,spread,gc' },
     'max-minutes': { type: 'string', default: '24' },
+    'from-json': { type: 'string' },
     date: { type: 'string', default: new Date().toISOString().slice(0, 10) },
     out: { type: 'string', default: path.join(__dirname, 'results') },
     help: { type: 'boolean', short: 'h', default: false },
@@ -313,6 +315,7 @@ async function throughput() {
         workersBefore: s.workers, workersAfter, stopped,
       };
       if (wrk.failed) note(`throughput: ${kind} round ${round}: wrk ${wrk.failed} failed ${JSON.stringify(wrk.socketErrors)}`);
+      if (row.wrk.workerCpu.busiestShare > 0.9) note(`throughput: ${kind} round ${round}: under wrk one worker did ${Math.round(row.wrk.workerCpu.busiestShare * 100)}% of the workers' CPU (ticks ${JSON.stringify(row.wrk.workerCpu.ticks)}): the keep-alive connections went (almost) all to one worker`);
       if (ab.failed || !ab.ok) note(`throughput: ${kind} round ${round}: ab ${ab.failed} failed${ab.error ? `, ${ab.error}` : ''}`);
       if (workersAfter.length !== s.workers.length || workersAfter.some((p) => !s.workers.includes(p))) {
         note(`throughput: ${kind} round ${round}: workers changed during the run: ${s.workers.join(',')} -> ${workersAfter.join(',')}`);
@@ -494,6 +497,12 @@ async function spread() {
       await countPids(s.port, 100, 4); // warm
       const concurrent = await countPids(s.port, Number(opt['spread-requests']), Number(opt['spread-concurrency']));
       const sequential = await countPids(s.port, Number(opt['spread-sequential']), 1);
+      // wrk's start: --spread-concurrency connections opened at once (one request each), 5 times
+      const bursts = [];
+      for (let b = 0; b < 5; b++) {
+        bursts.push(await countPids(s.port, Number(opt['spread-concurrency']), Number(opt['spread-concurrency'])));
+        await P.sleep(100);
+      }
       const workersAfter = liveChildren(s.pid);
       const stopped = await stop(s, 'spread');
       for (const [name, r] of [['concurrent', concurrent], ['sequential', sequential]]) {
@@ -502,7 +511,8 @@ async function spread() {
         if (unknown.length) note(`spread: ${kind} round ${round} ${name}: answers from pids that were not workers at start: ${unknown.join(', ')}`);
       }
       log(`spread r${round} ${kind}: c${concurrent.concurrency} ${JSON.stringify(concurrent.counts)} (busiest ${concurrent.busiestShare}); c1 ${JSON.stringify(sequential.counts)} (busiest ${sequential.busiestShare})`);
-      rows.push({ round, kind, workers: s.workers, concurrent, sequential, workersAfter, stopped });
+      log(`spread r${round} ${kind}: bursts of ${opt['spread-concurrency']}: ${bursts.map((b) => JSON.stringify(Object.values(b.counts))).join(' ')}`);
+      rows.push({ round, kind, workers: s.workers, concurrent, sequential, bursts, workersAfter, stopped });
     }
   }
   const sum = {};
@@ -515,7 +525,10 @@ async function spread() {
       concurrentRps: r1(median(mine.map((r) => r.concurrent.total / r.concurrent.seconds))),
       sequentialBusiestShare: r3(median(mine.map((r) => r.sequential.busiestShare))),
       sequentialBusiestShareAll: mine.map((r) => r.sequential.busiestShare),
-      errors: mine.reduce((a, r) => a + r.concurrent.errors + r.concurrent.non200 + r.sequential.errors + r.sequential.non200, 0),
+      burstBusiestShare: r3(median(mine.flatMap((r) => r.bursts.map((b) => b.busiestShare)))),
+      burstsAllToOneWorker: mine.reduce((a, r) => a + r.bursts.filter((b) => b.busiestShare === 1).length, 0),
+      bursts: mine.reduce((a, r) => a + r.bursts.length, 0),
+      errors: mine.reduce((a, r) => a + r.concurrent.errors + r.concurrent.non200 + r.sequential.errors + r.sequential.non200 + r.bursts.reduce((x, b) => x + b.errors + b.non200, 0), 0),
     };
   }
   results.spread = { rows, summary: sum };
@@ -591,12 +604,14 @@ async function gc() {
 // Report
 
 function markdown(doc) {
+  const opt = doc.options;
+  const results = doc.results;
   const f = (x) => (x === null || x === undefined ? 'n/a' : String(x));
   const met = (value, goal, op) => (value === null || value === undefined ? 'n/a' : (op === '>=' ? value >= goal : value <= goal) ? 'yes' : 'no');
   const out = [];
   out.push(`# forkserve pre-fork server vs Node cluster, ${doc.date}`, '');
   out.push(`${doc.machine.cpus} × ${doc.machine.model}, Linux ${doc.machine.release}, Node ${doc.node}, commit ${doc.commit}. ` +
-    `${WORKERS} workers each side; load avg at start ${doc.machine.loadavgStart.join(' ')} (another CI run shared the machine). ` +
+    `${opt.workers} workers each side; load avg at start ${doc.machine.loadavgStart.join(' ')} (another CI run shared the machine). ` +
     `Interleaved rounds (forkserve, cluster, forkserve, ...), each server started fresh per measurement; medians. ` +
     `Total ${doc.minutes} min. Reproduce: \`node bench/prefork.js\`.`, '');
   out.push('| measurement | forkserve | cluster | forkserve / cluster | goal | met |', '|---|---|---|---|---|---|');
@@ -608,13 +623,17 @@ function markdown(doc) {
     out.push(`| … p99 ms | ${f(a.wrkP99)} | ${f(b.wrkP99)} | ${f(t.ratio.wrkP99)} | | |`);
     out.push(`| Express /hello, ab -n ${opt['ab-requests']} -c ${opt['ab-concurrency']} (no keep-alive), req/s | ${f(a.abRps)} | ${f(b.abRps)} | ${f(t.ratio.abRps)} | ≥ 1.0 | ${met(t.ratio.abRps, 1, '>=')} |`);
     out.push(`| … p99 ms | ${f(a.abP99)} | ${f(b.abP99)} | ${f(t.ratio.abP99)} | | |`);
+    out.push(`| req/s per round, wrk (forkserve / cluster) | ${a.wrkRpsAll.map(r1).join(', ')} | ${b.wrkRpsAll.map(r1).join(', ')} | median of round ratios ${f(t.ratio.wrkRpsMedianOfRoundRatios)} | | |`);
+    out.push(`| req/s per round, ab | ${a.abRpsAll.map(r1).join(', ')} | ${b.abRpsAll.map(r1).join(', ')} | median of round ratios ${f(t.ratio.abRpsMedianOfRoundRatios)} | | |`);
     out.push(`| failed requests (wrk / ab, all rounds) | ${a.wrkFailed} / ${a.abFailed} | ${b.wrkFailed} / ${b.abFailed} | | | |`);
     out.push(`| busiest worker's share of worker CPU (wrk / ab) | ${f(a.wrkWorkerBusiestCpuShare)} / ${f(a.abWorkerBusiestCpuShare)} | ${f(b.wrkWorkerBusiestCpuShare)} / ${f(b.abWorkerBusiestCpuShare)} | | | |`);
   }
   const m = results.memory;
   if (m) {
-    out.push(`| ~97 MB app, PSS master + ${WORKERS} workers after ${opt['memory-requests']} requests, MB | ${f(m.summary.forkserve.pssMb)} | ${f(m.summary.cluster.pssMb)} | ${f(m.ratio.pss)} | ≤ 0.5 | ${met(m.ratio.pss, 0.5, '<=')} |`);
+    out.push(`| ~97 MB app, PSS master + ${opt.workers} workers after ${opt['memory-requests']} requests, MB | ${f(m.summary.forkserve.pssMb)} | ${f(m.summary.cluster.pssMb)} | ${f(m.ratio.pss)} | ≤ 0.5 | ${met(m.ratio.pss, 0.5, '<=')} |`);
     out.push(`| … RSS sum / private dirty sum, MB | ${f(m.summary.forkserve.rssMb)} / ${f(m.summary.forkserve.privateDirtyMb)} | ${f(m.summary.cluster.rssMb)} / ${f(m.summary.cluster.privateDirtyMb)} | | | |`);
+    const masterRss = mb(median(m.rows.filter((r) => r.kind === 'forkserve').map((r) => (r.per.find((x) => x.role === 'master') || {}).rssKb)));
+    out.push(`| … forkserve master's RSS alone (≈ one copy of the app, roughly the floor of forkserve's PSS sum with any worker count) | ${f(masterRss)} | | ≈ floor ${f(ratio(masterRss, m.summary.cluster.pssMb))} | | |`);
   }
   const s = results.spawn;
   if (s) {
@@ -626,6 +645,8 @@ function markdown(doc) {
   if (p) {
     out.push(`| busiest worker's share, ${opt['spread-requests']} fresh connections, ${opt['spread-concurrency']} at a time (0.5 = even) | ${f(p.summary.forkserve.concurrentBusiestShare)} | ${f(p.summary.cluster.concurrentBusiestShare)} | | | |`);
     out.push(`| busiest worker's share, ${opt['spread-sequential']} sequential fresh connections | ${f(p.summary.forkserve.sequentialBusiestShare)} | ${f(p.summary.cluster.sequentialBusiestShare)} | | | |`);
+    out.push(`| busiest worker's share, bursts of ${opt['spread-concurrency']} connections opened at once (bursts all on one worker) | ${f(p.summary.forkserve.burstBusiestShare)} (${p.summary.forkserve.burstsAllToOneWorker}/${p.summary.forkserve.bursts}) | ${f(p.summary.cluster.burstBusiestShare)} (${p.summary.cluster.burstsAllToOneWorker}/${p.summary.cluster.bursts}) | | | |`);
+    out.push(`| failed requests in these (all rounds) | ${p.summary.forkserve.errors} | ${p.summary.cluster.errors} | | | |`);
   }
   const g = results.gc;
   if (g) {
@@ -644,7 +665,33 @@ function markdown(doc) {
   return out.join('\n');
 }
 
+/** mtimes of the built files the run uses: a rebuild during the run is noted. */
+function builtFiles() {
+  const out = {};
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const f = path.join(dir, e.name);
+      if (e.isDirectory()) walk(f);
+      else if (f.endsWith('.js') || f.endsWith('.node')) out[path.relative(ROOT, f)] = fs.statSync(f).mtimeMs;
+    }
+  };
+  for (const d of ['dist', path.join('build', 'Release')]) {
+    try {
+      walk(path.join(ROOT, d));
+    } catch {}
+  }
+  return out;
+}
+
 async function main() {
+  if (opt['from-json']) {
+    const doc = JSON.parse(fs.readFileSync(opt['from-json'], 'utf8'));
+    const file = opt['from-json'].replace(/\.json$/, '.md');
+    fs.writeFileSync(file, markdown(doc));
+    process.stdout.write(markdown(doc) + '\n');
+    return;
+  }
+  const built0 = builtFiles();
   for (const f of [FORKSERVE, CLUSTER]) if (!fs.existsSync(f)) throw new Error(`${f} is missing`);
   for (const tool of ['ab', 'wrk']) if (!P.which(tool)) throw new Error(`${tool} is not installed`);
   const loadavgStart = os.loadavg().map(r2);
@@ -665,6 +712,9 @@ async function main() {
       note(`${name}: failed: ${String(err && err.message ? err.message : err).split('\n').slice(0, 3).join(' | ')}`);
     }
   }
+  const built1 = builtFiles();
+  const changed = [...new Set([...Object.keys(built0), ...Object.keys(built1)])].filter((f) => built0[f] !== built1[f]);
+  if (changed.length) note(`dist/ or build/ changed during the run (${changed.length} files, e.g. ${changed.slice(0, 3).join(', ')}): the figures may mix two builds`);
   const left = sweep();
   if (left.length) note(`sweep: SIGKILLed leftover server processes ${left.join(', ')}`);
   const git = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
@@ -674,6 +724,7 @@ async function main() {
     minutes: r1((Date.now() - T_START) / 60_000),
     node: process.version,
     commit: (git.stdout || '').trim() || null,
+    builtAt: new Date(Math.max(...Object.values(built1), 0)).toISOString(),
     machine: { cpus: os.cpus().length, model: (os.cpus()[0] || {}).model, release: os.release(), memGb: Math.round(os.totalmem() / 2 ** 30), loadavgStart, loadavgEnd: os.loadavg().map(r2) },
     options: opt,
     commands: {
