@@ -233,23 +233,35 @@ export class Master {
   /** In the forked child: drop the master's duties, serve. */
   private becomeWorker(slot: number): void {
     this.isWorker = true;
+    // Until the worker's own handlers are in place, a TERM or QUIT from the master (a HUP right
+    // after this fork) is remembered: with no listener at all it would kill this process outright.
+    const early: string[] = [];
+    const remember = (sig: NodeJS.Signals): void => void early.push(sig);
+    process.on('SIGTERM', remember);
+    process.on('SIGQUIT', remember);
     this.children.close();
     for (const [sig, listener] of this.listeners) process.removeListener(sig, listener);
     clearInterval(this.keepAlive);
     clearTimeout(this.deadline);
     if (this.scheduled) clearImmediate(this.scheduled);
     const { listenFds, makeServe, timeoutMs, maxRequests, maxRequestsJitter, hooks } = this.options;
-    const serve = (): void => runWorker({
-      listenFds,
-      makeServe,
-      masterPid: getppid(),
-      scoreboard: this.scoreboard,
-      slot,
-      // Often enough that a healthy worker never looks stuck; at most once a second.
-      tickMs: timeoutMs > 0 ? Math.min(1000, timeoutMs / 4) : 1000,
-      // The jitter is drawn here, in the worker (its randomness is its own), so workers recycle apart.
-      maxRequests: maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0,
-    });
+    const serve = (): void => {
+      runWorker({
+        listenFds,
+        makeServe,
+        masterPid: getppid(),
+        scoreboard: this.scoreboard,
+        slot,
+        // Often enough that a healthy worker never looks stuck (to --timeout, or to the balancing of
+        // accepts, which ignores workers silent for a second).
+        tickMs: timeoutMs > 0 ? Math.min(250, timeoutMs / 4) : 250,
+        // The jitter is drawn here, in the worker (its randomness is its own), so workers recycle apart.
+        maxRequests: maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0,
+        earlySignals: early,
+      });
+      process.removeListener('SIGTERM', remember);
+      process.removeListener('SIGQUIT', remember);
+    };
     if (!hooks?.postFork) return serve();
     // The worker accepts nothing until its postFork hook has run (and settled, if it is async).
     const failed = (err: unknown): never => {

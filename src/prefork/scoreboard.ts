@@ -13,10 +13,13 @@ const I_PID = 0;
 const I_BUSY = 1; // requests in flight
 const I_TEXT_LENGTH = 2;
 const I_LEAVING = 3; // 1: the worker stops on its own (--max-requests), expect its exit
-const F_TICK = 2; // ms since the epoch
-const F_REQUESTS = 3; // served (finished)
-const F_REQUEST_START = 4;
-const F_BOOTED = 5;
+const I_OPEN = 4; // connections open
+const I_ACCEPTING = 5; // 1 while the worker accepts
+// Int32 fields take bytes 0-31 (indexes 0-7), Float64 fields bytes 32-63 (indexes 4-7).
+const F_TICK = 4; // ms since the epoch
+const F_REQUESTS = 5; // served (finished)
+const F_REQUEST_START = 6;
+const F_BOOTED = 7;
 const TEXT_OFFSET = 64;
 
 export interface SlotInfo {
@@ -100,6 +103,28 @@ export class Scoreboard {
   }
 
   // --- a worker, in its own slot ---------------------------------------------------------------
+
+  /**
+   * The fewest connections open in a worker that accepts and whose event loop has ticked within
+   * `freshMs` (a stuck worker does not count), or Infinity when there is none.
+   */
+  leastOpen(freshMs: number, now = Date.now()): number {
+    let least = Infinity;
+    for (let index = 0; index < this.slots; index++) {
+      if (this.ints[this.i(index, I_PID)] <= 0 || this.ints[this.i(index, I_ACCEPTING)] !== 1) continue;
+      if (now - this.floats[this.f(index, F_TICK)] > freshMs) continue;
+      least = Math.min(least, this.ints[this.i(index, I_OPEN)]);
+    }
+    return least;
+  }
+
+  accepting(index: number, on: boolean): void {
+    Atomics.store(this.ints, this.i(index, I_ACCEPTING), on ? 1 : 0);
+  }
+
+  opened(index: number, delta: number): void {
+    Atomics.add(this.ints, this.i(index, I_OPEN), delta);
+  }
 
   leaving(index: number): void {
     Atomics.store(this.ints, this.i(index, I_LEAVING), 1);

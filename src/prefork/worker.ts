@@ -20,6 +20,16 @@ import type { Scoreboard } from './scoreboard';
 
 /** Connections accepted per wake-up of a listener, before the event loop runs again. */
 const ACCEPT_BURST = 16;
+/**
+ * Balance: a worker with more than this many connections beyond the least loaded accepting worker
+ * leaves the next connection to the others (all workers wake for each one; the first to accept()
+ * wins, so a burst of connections opened at once went to one worker: 6 of 15 bursts of 20 in
+ * bench/prefork.js). It looks again after BALANCE_PAUSE_MS.
+ */
+const BALANCE_SLACK = 1;
+const BALANCE_PAUSE_MS = 1;
+/** A worker whose tick is older than this is not counted when balancing (it may be stuck). */
+const BALANCE_FRESH_MS = 1000;
 /** How often a worker checks that its master is still there (where no death signal exists). */
 const MASTER_CHECK_MS = 500;
 
@@ -36,9 +46,11 @@ export interface WorkerOptions {
   tickMs: number;
   /** Stop gracefully after this many requests (0: never). */
   maxRequests: number;
+  /** SIGTERM/SIGQUIT that arrived between the fork and now (handled once the worker's handlers are in place). */
+  earlySignals?: readonly string[];
 }
 
-export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, tickMs, maxRequests }: WorkerOptions): void {
+export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, tickMs, maxRequests, earlySignals = [] }: WorkerOptions): void {
   let open = 0;
   let stopping = false;
   let served = 0;
@@ -56,6 +68,7 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
   });
   scoreboard.tick(slot);
   setInterval(() => scoreboard.tick(slot), tickMs).unref();
+  scoreboard.accepting(slot, true);
 
   for (const fd of listenFds) {
     const watcher = new FdWatcher(fd, (status) => {
@@ -66,6 +79,13 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
 
   function acceptFrom(fd: number, watcher: FdWatcher): void {
     for (let n = 0; n < ACCEPT_BURST && !stopping; n++) {
+      if (open > scoreboard.leastOpen(BALANCE_FRESH_MS) + BALANCE_SLACK) {
+        watcher.stop();
+        setTimeout(() => {
+          if (!stopping) watcher.start(UV_READABLE);
+        }, BALANCE_PAUSE_MS);
+        return;
+      }
       let client: SocketAddress & { fd: number };
       try {
         client = accept(fd, SOCK_CLOEXEC);
@@ -83,8 +103,10 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
         throw err;
       }
       open++;
+      scoreboard.opened(slot, 1);
       void serve(client.fd, client).finally(() => {
         open--;
+        scoreboard.opened(slot, -1);
         if (stopping && open === 0) _exit(0);
       });
     }
@@ -93,6 +115,7 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
   function stopGracefully(): void {
     if (stopping) return;
     stopping = true;
+    scoreboard.accepting(slot, false);
     for (const w of watchers) w.close();
     for (const fd of listenFds) close(fd);
     drainConnections();
@@ -109,4 +132,6 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
   }, MASTER_CHECK_MS);
   masterCheck.unref();
   if (getppid() !== masterPid) stopGracefully(); // it died before the death signal was set
+  if (earlySignals.includes('SIGQUIT')) _exit(0);
+  if (earlySignals.includes('SIGTERM')) stopGracefully();
 }

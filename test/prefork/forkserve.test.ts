@@ -3,6 +3,7 @@
 // master's workers gone, and the halt when workers keep dying at boot. Servers run in their own
 // process group; load comes from ab (bounded counts).
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FIXTURES, ROOT, childStates, killAll, run, sleep, startServer, until, type Server } from '../helpers/procs';
@@ -75,6 +76,33 @@ describe('forkserve lifecycle', () => {
     expect([...seen.keys()].every((pid) => booted.includes(pid)), JSON.stringify([...seen])).toBe(true);
     // Sequential connections: whichever worker's accept() wins. Both must get some.
     expect(seen.size, `connections per worker: ${JSON.stringify([...seen])}`).toBe(2);
+  }, 60_000);
+
+  it('20 keep-alive connections opened at once are shared between the workers (none gets them all)', async () => {
+    const server = await start(PID_APP);
+    for (let burst = 0; burst < 5; burst++) {
+      const sockets = Array.from({ length: 20 }, () => net.connect(server.port, '127.0.0.1'));
+      const pids = await Promise.all(
+        sockets.map(
+          (s) =>
+            new Promise<string>((resolve, reject) => {
+              let got = '';
+              s.setEncoding('latin1').on('data', (d: string) => {
+                got += d;
+                const m = /\r\n\r\n\s*(\d+)\n/.exec(got);
+                if (m) resolve(m[1]);
+              });
+              s.on('error', reject);
+              s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'); // keep-alive: the connection stays with its worker
+            }),
+        ),
+      );
+      for (const s of sockets) s.destroy();
+      const counts = new Map<string, number>();
+      for (const pid of pids) counts.set(pid, (counts.get(pid) ?? 0) + 1);
+      expect(Math.max(...counts.values()), `burst ${burst}: connections per worker ${JSON.stringify([...counts])}`).toBeLessThanOrEqual(16);
+      await sleep(200);
+    }
   }, 60_000);
 
   it('a worker killed with SIGKILL is logged and replaced', async () => {
