@@ -27,6 +27,11 @@ async function workers(server: Server): Promise<number[]> {
   return (await childStates(server.pid)).filter((c) => !c.stat.startsWith('Z')).map((c) => c.pid).sort();
 }
 
+/** True when none of `pids` exists any more (ps -p lists none). */
+async function gone(pids: number[]): Promise<boolean> {
+  return (await run('ps', ['-o', 'pid=', '-p', pids.join(',')])).stdout.trim() === '';
+}
+
 async function start(app: string, extra: string[] = []): Promise<Server> {
   const server = await startServer('forkserve.js', ['-w', '2', '--port', '0', ...extra, app], { group: true });
   await until(() => bootedPids(server).length, (n) => n === 2, 'two "Booting worker" lines');
@@ -177,6 +182,7 @@ describe('forkserve lifecycle', () => {
 
   it('INT is quick; Ctrl-C to the whole group is an orderly stop', async () => {
     const server = await start(PID_APP);
+    const pids = await workers(server);
     const slow = get(server.port, '/slow');
     await sleep(300);
     process.kill(-server.pid, 'SIGINT'); // a terminal's Ctrl-C: master and workers alike
@@ -185,7 +191,7 @@ describe('forkserve lifecycle', () => {
     expect(server.stdout()).toMatch(/Shutting down now \(2 workers\)/);
     expect(server.stderr(), 'workers quit when the master said so, not from the SIGINT').not.toMatch(/SIGINT/);
     expect((await slow).status).not.toBe('200');
-    expect(await childStates(server.pid)).toEqual([]);
+    expect(await gone(pids), 'the workers exited with the master (reaped, not orphaned)').toBe(true);
   }, 60_000);
 
   it('HUP under load replaces every worker with 0 failed requests', async () => {
@@ -264,22 +270,18 @@ describe('forkserve lifecycle', () => {
 
   it('QUIT stops at once like INT', async () => {
     const server = await start(PID_APP);
+    const pids = await workers(server);
     process.kill(server.pid, 'SIGQUIT');
     expect((await server.exited).code).toBe(0);
     expect(server.stdout()).toMatch(/Shutting down now \(2 workers\)/);
-    expect(await childStates(server.pid)).toEqual([]);
+    expect(await gone(pids)).toBe(true);
   }, 60_000);
 
   it('workers exit within a few seconds when the master is killed', async () => {
     const server = await start(PID_APP);
     const pids = await workers(server);
     process.kill(server.pid, 'SIGKILL');
-    await until(
-      async () => (await run('ps', ['-o', 'pid=', '-p', pids.join(',')])).stdout.trim(),
-      (out) => out === '',
-      'the orphaned workers to exit',
-      5000,
-    );
+    await until(() => gone(pids), Boolean, 'the orphaned workers to exit', 5000);
   }, 60_000);
 
   it('workers that keep dying right after the fork stop the master with exit code 3', async () => {
