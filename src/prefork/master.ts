@@ -132,13 +132,16 @@ export class Master {
     const w = this.workers.get(e.pid);
     if (!w) return;
     this.workers.delete(e.pid);
-    const recycled = this.scoreboard.read(w.slot).leaving;
+    const slot = this.scoreboard.read(w.slot);
+    const recycled = slot.leaving;
     this.scoreboard.free(w.slot);
     this.runHook('workerExit', () =>
       this.options.hooks?.workerExit?.({ pid: w.pid, slot: w.slot }, { exitCode: e.exitCode, signal: e.signal === null ? null : signalName(e.signal) }),
     );
     const expected = w.retiring || w.timedOut || recycled || this.state !== 'running';
-    if (!w.timedOut && (!expected || !isCleanExit(e))) warn(`Worker ${e.pid} ${describeExit(e)}`);
+    // A crash names the request it happened in (the scoreboard still has it).
+    const during = slot.request ? `, serving ${slot.request} (for ${(slot.requestMs / 1000).toFixed(1)} s)` : '';
+    if (!w.timedOut && (!expected || !isCleanExit(e))) warn(`Worker ${e.pid} ${describeExit(e)}${during}`);
     if (expected) return;
     // Death at boot: a crash (not a clean exit) within a second of the fork.
     if (!isCleanExit(e) && Date.now() - w.born < BOOT_WINDOW_MS) {

@@ -110,6 +110,15 @@ describe('forkserve lifecycle', () => {
     }
   }, 60_000);
 
+  it('a worker that crashes in a request is logged with that request, and replaced', async () => {
+    const server = await start(PID_APP);
+    const crashed = await get(server.port, '/crash?id=7');
+    expect(crashed.status).not.toBe('200');
+    const err = await until(() => server.stderr(), (e) => /Worker \d+ exited with code 1/.test(e), 'the crash line');
+    expect(err).toMatch(/^Worker \d+ exited with code 1, serving GET \/crash\?id=7 \(for [\d.]+ s\)$/m);
+    await until(() => workers(server), (w) => w.length === 2, 'a replacement');
+  }, 60_000);
+
   it('a worker killed with SIGKILL is logged and replaced', async () => {
     const server = await start(PID_APP);
     const [victim] = await workers(server);
