@@ -69,15 +69,27 @@ function refuse(fd: number): void {
 
 /** Whether the client has sent anything (or closed) yet. */
 function hasInput(fd: number): boolean {
-  return poll([{ fd, events: POLLIN }], 0)[0] !== 0;
+  for (;;) {
+    try {
+      return poll([{ fd, events: POLLIN }], 0)[0] !== 0;
+    } catch (err) {
+      // Even a poll that does not wait fails with EINTR when a signal is pending (a SIGCHLD from
+      // the children exiting all the time here): that crashed the server under load in CI.
+      if (!isErrno(err, 'EINTR')) throw err;
+    }
+  }
 }
 
 /** The client closed without sending a byte (what it sent would be peeked instead). */
 function closedSilently(fd: number): boolean {
-  try {
-    return recv(fd, Buffer.allocUnsafe(1), 0, 1, MSG_PEEK | MSG_DONTWAIT) === 0;
-  } catch {
-    return true; // reset
+  for (;;) {
+    try {
+      return recv(fd, Buffer.allocUnsafe(1), 0, 1, MSG_PEEK | MSG_DONTWAIT) === 0;
+    } catch (err) {
+      if (isErrno(err, 'EINTR')) continue;
+      if (isErrno(err, 'EAGAIN', 'EWOULDBLOCK')) return false; // woken, but nothing to read yet
+      return true; // reset
+    }
   }
 }
 

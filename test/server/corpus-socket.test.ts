@@ -144,7 +144,8 @@ for (const target of TARGETS) {
           wrong.push(`${c.id}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)} (pieces ${pieces.map((p) => p.length).join('+')})`);
         }
       }
-      expect(wrong, `CORPUS_SEED=${seed}; ${wrong.length} of ${CASES.length} differ:\n${wrong.slice(0, 15).join('\n')}`).toEqual([]);
+      const state = `server ${server.proc.exitCode === null && server.proc.signalCode === null ? 'running' : `exited (${server.proc.exitCode ?? server.proc.signalCode})`}; its stderr: ${server.stderr().slice(-1500)}`;
+      expect(wrong, `CORPUS_SEED=${seed}; ${wrong.length} of ${CASES.length} differ:\n${wrong.slice(0, 15).join('\n')}\n${state}`).toEqual([]);
     }, 240_000);
   });
 }
