@@ -16,6 +16,7 @@ const http = require('node:http');
 const net = require('node:net');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
+const P = require('./lib/proc');
 
 const { values } = parseArgs({
   options: {
@@ -35,29 +36,9 @@ posix.setrlimit('NOFILE', { soft: hard, hard });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function tree(root) {
-  const kids = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === root) kids.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return kids;
-}
-
-function pssKb(pid) {
-  try {
-    const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
+// Children from /proc (no ps per sample) and Pss from smaps_rollup: bench/lib/proc.js.
+const tree = (root) => P.childrenFromProc(root).map((c) => c.pid);
+const pssKb = (pid) => P.rollup(pid)?.pssKb ?? 0;
 
 function startServer(cap) {
   const args = [path.join(__dirname, '..', 'dist', 'concurrent-final.js'), '--port', '0', '--backlog', '4096'];

@@ -270,6 +270,6 @@ function rollup(pid) {
 }
 
 module.exports = {
-  sleep, run, which, startServer, stopServer, killAll, live, alive, children, descendants,
+  sleep, run, which, startServer, stopServer, killAll, live, alive, children, childrenFromProc, descendants,
   cpuTicks, cpuTree, snapshot, rollup, status,
 };
