@@ -3,7 +3,7 @@
 // line with --half), then one normal request. Reports the peak number of children, the peak total
 // PSS of the server's process tree, and how long the normal client waited for its answer.
 //
-//   node bench/flood.js [--conns 1000] [--half] [--max-children N] [--extra "--headers-timeout 10"]
+//   node bench/flood.js [--conns 1000] [--half] [--max-children N] ["--extra=--headers-timeout 10"]
 //                       [--seconds 60] [--json]
 //
 // Runs each configuration given by --max-children (comma-separated; "none" = no cap, as before the
