@@ -1,6 +1,7 @@
 // Sockets and descriptors, one JS function per call: socket, setsockopt, getsockopt, bind, listen,
 // accept, connect, getsockname, getpeername, read, write, recv, send, shutdown, close, pipe, poll,
-// fcntl. fds are plain integers; the TS layer owns them and closes them.
+// fcntl. fds are plain integers; the TS layer owns them and closes them. Addresses are (numeric
+// host, port) for IPv4/IPv6, or a path alone for a unix socket ('@name': Linux's abstract namespace).
 //
 // See: man 2 socket, man 2 bind, man 2 listen, man 2 accept, man 2 connect, man 2 recv,
 //      man 2 send, man 2 shutdown, man 2 close, man 2 pipe, man 2 poll, man 2 fcntl.
@@ -12,8 +13,11 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -54,7 +58,29 @@ static bool ToSockaddr(const std::string& host, int port, sockaddr_storage* ss, 
   return false;
 }
 
-static Napi::Value FromSockaddr(Napi::Env env, const sockaddr_storage* ss) {
+// A unix socket's path; a leading '@' names Linux's abstract namespace (a NUL byte on the wire), as
+// ss(8) and systemd write it. Longer than sun_path: ENAMETOOLONG, as the kernel would say.
+static int ToUnixSockaddr(const std::string& path, sockaddr_storage* ss, socklen_t* len) {
+  memset(ss, 0, sizeof(*ss));
+  auto* un = reinterpret_cast<sockaddr_un*>(ss);
+  if (path.empty()) return EINVAL;
+  if (path.size() >= sizeof(un->sun_path)) return ENAMETOOLONG;
+  un->sun_family = AF_UNIX;
+  memcpy(un->sun_path, path.data(), path.size());
+  if (path[0] == '@') {
+#if defined(__linux__)
+    un->sun_path[0] = '\0';
+    *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+    return 0;
+#else
+    return EAFNOSUPPORT;
+#endif
+  }
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  return 0;
+}
+
+static Napi::Value FromSockaddr(Napi::Env env, const sockaddr_storage* ss, socklen_t len) {
   Napi::Object o = Napi::Object::New(env);
   char buf[INET6_ADDRSTRLEN] = "";
   if (ss->ss_family == AF_INET) {
@@ -69,6 +95,19 @@ static Napi::Value FromSockaddr(Napi::Env env, const sockaddr_storage* ss) {
     o.Set("family", Napi::String::New(env, "IPv6"));
     o.Set("address", Napi::String::New(env, buf));
     o.Set("port", Napi::Number::New(env, ntohs(in6->sin6_port)));
+  } else if (ss->ss_family == AF_UNIX) {
+    auto* un = reinterpret_cast<const sockaddr_un*>(ss);
+    size_t offset = offsetof(sockaddr_un, sun_path);
+    size_t n = len > offset ? len - offset : 0;
+    std::string path(un->sun_path, std::min(n, sizeof(un->sun_path)));
+    if (!path.empty() && path[0] == '\0') {
+      path[0] = '@';  // abstract
+    } else {
+      path = path.substr(0, strnlen(path.c_str(), path.size()));  // a pathname ends at its NUL
+    }
+    o.Set("family", Napi::String::New(env, "Unix"));
+    o.Set("address", Napi::String::New(env, path));  // "" for an unnamed peer (a connect()ing client)
+    o.Set("port", Napi::Number::New(env, 0));
   } else {
     o.Set("family", Napi::String::New(env, "unknown"));
     o.Set("address", Napi::String::New(env, ""));
@@ -77,11 +116,21 @@ static Napi::Value FromSockaddr(Napi::Env env, const sockaddr_storage* ss) {
   return o;
 }
 
-static bool ArgAddress(const Napi::CallbackInfo& info, size_t i, sockaddr_storage* ss, socklen_t* len) {
+// (address, port) for AF_INET/AF_INET6, or (path) alone for AF_UNIX. `syscall` names the call in
+// errors about a unix path.
+static bool ArgAddress(const Napi::CallbackInfo& info, size_t i, sockaddr_storage* ss, socklen_t* len, const char* syscall) {
   int32_t port;
   if (info.Length() <= i || !info[i].IsString()) {
     ThrowType(info.Env(), "address must be a string");
     return false;
+  }
+  if (info.Length() <= i + 1 || info[i + 1].IsUndefined()) {
+    int err = ToUnixSockaddr(info[i].As<Napi::String>().Utf8Value(), ss, len);
+    if (err != 0) {
+      ThrowErrno(info.Env(), err, syscall);
+      return false;
+    }
+    return true;
   }
   if (!ArgInt(info, i + 1, &port)) return false;
   if (port < 0 || port > 65535) {
@@ -136,7 +185,7 @@ static Napi::Value Bind(const Napi::CallbackInfo& info) {
   FD_ARG(fd, 0);
   sockaddr_storage ss;
   socklen_t len;
-  if (!ArgAddress(info, 1, &ss, &len)) return env.Undefined();
+  if (!ArgAddress(info, 1, &ss, &len, "bind")) return env.Undefined();
   if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) return ThrowErrno(env, errno, "bind");
   return env.Undefined();
 }
@@ -173,7 +222,7 @@ static Napi::Value Accept(const Napi::CallbackInfo& info) {
   int one = 1;
   setsockopt(cfd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
 #endif
-  Napi::Object o = FromSockaddr(env, &ss).As<Napi::Object>();
+  Napi::Object o = FromSockaddr(env, &ss, len).As<Napi::Object>();
   o.Set("fd", Napi::Number::New(env, cfd));
   return o;
 }
@@ -183,7 +232,7 @@ static Napi::Value Connect(const Napi::CallbackInfo& info) {
   FD_ARG(fd, 0);
   sockaddr_storage ss;
   socklen_t len;
-  if (!ArgAddress(info, 1, &ss, &len)) return env.Undefined();
+  if (!ArgAddress(info, 1, &ss, &len, "connect")) return env.Undefined();
   if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0) return ThrowErrno(env, errno, "connect");
   return env.Undefined();
 }
@@ -197,7 +246,7 @@ static Napi::Value SockName(const Napi::CallbackInfo& info, bool peer) {
   int r = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
                : getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
   if (r < 0) return ThrowErrno(env, errno, peer ? "getpeername" : "getsockname");
-  return FromSockaddr(env, &ss);
+  return FromSockaddr(env, &ss, len);
 }
 static Napi::Value Getsockname(const Napi::CallbackInfo& info) { return SockName(info, false); }
 static Napi::Value Getpeername(const Napi::CallbackInfo& info) { return SockName(info, true); }
@@ -325,7 +374,7 @@ void InitSockets(Napi::Env env, Napi::Object exports) {
 #define C(name) c.Set(#name, Napi::Number::New(env, name))
   C(AF_INET); C(AF_INET6); C(AF_UNIX); C(SOCK_STREAM); C(SOCK_DGRAM); C(IPPROTO_TCP);
   C(SOL_SOCKET); C(SO_REUSEADDR); C(SO_KEEPALIVE); C(SO_RCVBUF); C(SO_SNDBUF); C(SO_ERROR);
-  C(SO_LINGER); C(TCP_NODELAY); C(SHUT_RD); C(SHUT_WR); C(SHUT_RDWR); C(SOMAXCONN);
+  C(SO_LINGER); C(SO_TYPE); C(SO_ACCEPTCONN); C(TCP_NODELAY); C(SHUT_RD); C(SHUT_WR); C(SHUT_RDWR); C(SOMAXCONN);
   C(MSG_PEEK); C(MSG_DONTWAIT);
   C(POLLIN); C(POLLOUT); C(POLLERR); C(POLLHUP); C(POLLNVAL);
   C(F_GETFL); C(F_SETFL); C(F_GETFD); C(F_SETFD); C(O_NONBLOCK); C(FD_CLOEXEC);

@@ -27,6 +27,8 @@ export interface Parsed {
 }
 
 export interface CommandSpec {
+  /** A subcommand (`status` in `forkserve status`): its arguments follow it; usage and errors name it. */
+  command?: string;
   /** One-line summary shown at the top of --help. */
   summary: string;
   /** Extra usage text after the options (examples, what the stage teaches). */
@@ -81,8 +83,13 @@ export function warmUpPaths(values: Parsed['values']): string[] {
   return paths;
 }
 
+/** The program as the user typed it, and the subcommand if any: `forkserve status`. */
+function commandName(command?: string): string {
+  return command ? `${programName()} ${command}` : programName();
+}
+
 function usageLine(spec: CommandSpec): string {
-  return `Usage: ${programName()} [options]${spec.positionals ? ` ${spec.positionals}` : ''}`;
+  return `Usage: ${commandName(spec.command)} [options]${spec.positionals ? ` ${spec.positionals}` : ''}`;
 }
 
 function usage(spec: CommandSpec): string {
@@ -119,7 +126,7 @@ function joinNegativeValues(args: string[], options: Record<string, OptionSpec>)
 /** Parses process.argv; prints usage and exits 0 on --help, or exits 2 on a bad flag. */
 export function parseCommand(spec: CommandSpec): Parsed {
   try {
-    const args = joinNegativeValues(process.argv.slice(2), spec.options);
+    const args = joinNegativeValues(process.argv.slice(spec.command ? 3 : 2), spec.options);
     const parsed = parseArgs({ args, options: spec.options, allowPositionals: Boolean(spec.positionals), strict: true, tokens: true });
     if (parsed.values.help) {
       process.stdout.write(usage(spec));
@@ -130,7 +137,7 @@ export function parseCommand(spec: CommandSpec): Parsed {
   } catch (err) {
     // node:util's first sentence says what is wrong; its advice about '--' does not fit a server.
     const message = (err as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/, '');
-    process.stderr.write(`${programName()}: ${message}\n${usageLine(spec)} (--help for more)\n`);
+    process.stderr.write(`${commandName(spec.command)}: ${message}\n${usageLine(spec)} (--help for more)\n`);
     process.exit(2);
   }
 }
@@ -178,20 +185,21 @@ export function parseNumber(name: string, text: string, { integer = false, min =
 }
 
 /**
- * Runs an entry's main function. Errors the user caused (a failed system call, a bad flag) print
- * one line and exit 1 (2 for usage); anything else is a bug and keeps its stack.
+ * Runs an entry's main function (or a subcommand's, named in its errors). Errors the user caused (a
+ * failed system call, a bad flag) print one line and exit 1 (2 for usage); anything else is a bug
+ * and keeps its stack.
  */
-export function runMain(main: () => void | Promise<void>): void {
+export function runMain(main: () => void | Promise<void>, command?: string): void {
   const fail = (err: unknown): void => {
     // A system error from Node itself (a DNS lookup: `getaddrinfo ENOTFOUND host`) is also the
     // environment's answer, not a bug: one line, like ours.
     const e = err as { code?: unknown; syscall?: unknown };
     const systemError = typeof e?.code === 'string' && typeof e.syscall === 'string';
     if (err instanceof PosixError || err instanceof UsageError || systemError || isForkserveError(err)) {
-      process.stderr.write(`${programName()}: ${(err as Error).message}\n`);
+      process.stderr.write(`${commandName(command)}: ${(err as Error).message}\n`);
       process.exit(err instanceof UsageError ? 2 : 1);
     }
-    process.stderr.write(`${programName()}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.stderr.write(`${commandName(command)}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
     process.exit(1);
   };
   try {

@@ -1,7 +1,8 @@
 // The raw addon, typed once. Only posix.ts loads it; everything else imports posix.ts.
 
 export interface NativeAddress {
-  family: 'IPv4' | 'IPv6' | 'unknown';
+  family: 'IPv4' | 'IPv6' | 'Unix' | 'unknown';
+  /** A unix socket's path ('@name' for an abstract one; '' for an unnamed client), else a numeric IP. */
   address: string;
   port: number;
 }
@@ -70,10 +71,11 @@ export interface NativeAddon {
   socket(domain: number, type: number, protocol?: number): number;
   setsockopt(fd: number, level: number, name: number, value: number): void;
   getsockopt(fd: number, level: number, name: number): number;
-  bind(fd: number, address: string, port: number): void;
+  /** (fd, host, port) for IPv4/IPv6; (fd, path) for a unix socket. */
+  bind(fd: number, address: string, port?: number): void;
   listen(fd: number, backlog: number): void;
   accept(fd: number, flags?: number): NativeAddress & { fd: number };
-  connect(fd: number, address: string, port: number): void;
+  connect(fd: number, address: string, port?: number): void;
   getsockname(fd: number): NativeAddress;
   getpeername(fd: number): NativeAddress;
   read(fd: number, buffer: Uint8Array, offset?: number, length?: number): number;

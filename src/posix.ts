@@ -79,9 +79,13 @@ export class PosixError extends Error {
     this.syscall = syscall;
   }
 
-  /** Adds the socket address to the error and its message, as Node does ("... 0.0.0.0:8888"). */
-  withAddress(address: string, port: number): this {
+  /** Adds the socket address to the error and its message, as Node does ("... 0.0.0.0:8888", "... /run/app.sock"). */
+  withAddress(address: string, port?: number): this {
     this.address = address;
+    if (port === undefined) {
+      this.message += ` ${address}`;
+      return this;
+    }
     this.port = port;
     this.message += ` ${address.includes(':') ? `[${address}]` : address}:${port}`;
     return this;
@@ -119,7 +123,7 @@ export const constants = Object.freeze({
 }) as Readonly<Record<string, number>>;
 
 export const {
-  AF_INET, AF_INET6, SOCK_STREAM, SOL_SOCKET, MSG_DONTWAIT, MSG_PEEK, SO_REUSEADDR, IPPROTO_TCP, TCP_NODELAY, SHUT_RD, SHUT_WR,
+  AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SO_TYPE, SO_ACCEPTCONN, SOL_SOCKET, MSG_DONTWAIT, MSG_PEEK, SO_REUSEADDR, IPPROTO_TCP, TCP_NODELAY, SHUT_RD, SHUT_WR,
   SHUT_RDWR, SOMAXCONN, SOCK_NONBLOCK, SOCK_CLOEXEC, POLLIN, POLLOUT, POLLERR, POLLHUP, F_GETFL, F_SETFL, F_GETFD, F_SETFD, FD_CLOEXEC,
   O_NONBLOCK, WNOHANG, RLIMIT_NOFILE, RLIMIT_NPROC, SIGCHLD, SIGTERM, SIGINT, SIGKILL, SIGHUP, SIGQUIT,
   SIGUSR1, SIGUSR2, SIGPIPE, SA_RESTART, SA_NOCLDSTOP, SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK,
@@ -143,17 +147,20 @@ export const pipe = native.pipe;
 export const poll = native.poll;
 export const fcntl = native.fcntl;
 
-/** bind(fd, address, port); address '' or '0.0.0.0' binds all IPv4 interfaces. */
-export function bind(fd: number, address: string, port: number): void {
+/**
+ * bind(fd, address, port); address '' or '0.0.0.0' binds all IPv4 interfaces. bind(fd, path) binds
+ * a unix socket (AF_UNIX; '@name' is Linux's abstract namespace).
+ */
+export function bind(fd: number, address: string, port?: number): void {
   try {
     native.bind(fd, address, port);
   } catch (err) {
-    throw err instanceof PosixError ? err.withAddress(address || '0.0.0.0', port) : err;
+    throw err instanceof PosixError ? err.withAddress(port === undefined ? address : address || '0.0.0.0', port) : err;
   }
 }
 
-/** connect(fd, address, port) with a numeric IPv4/IPv6 address. */
-export function connect(fd: number, address: string, port: number): void {
+/** connect(fd, address, port) with a numeric IPv4/IPv6 address, or connect(fd, path) for a unix socket. */
+export function connect(fd: number, address: string, port?: number): void {
   try {
     native.connect(fd, address, port);
   } catch (err) {

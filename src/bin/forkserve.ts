@@ -2,6 +2,7 @@
 // memory copy-on-write; each worker serves many connections at once through the gateway. What
 // gunicorn, Unicorn and Pitchfork are to Python and Ruby. See src/prefork/.
 
+import { isIP } from 'node:net';
 import * as os from 'node:os';
 import {
   SERVER_HELP, SERVER_OPTIONS, UsageError, appArgument, appHelp, appOptions, parseCommand, parseHost, parseNumber, parsePort, runMain,
@@ -12,37 +13,104 @@ import { Master } from '../prefork/master';
 import { describeApp, loadAppSpec, reportAppError, warmUpGateway } from '../server/gateway-app';
 import { serverHeader } from '../server/hello-app';
 import { HEADERS_TIMEOUT_MS } from '../server/http-connection';
-import { createListener, servingLine } from '../server/listener';
+import { servingLine } from '../server/listener';
 import { loadConfig } from '../prefork/config';
+import { AccessLog, DEFAULT_ACCESS_LOG_FORMAT } from '../prefork/access-log';
+import { adopt, closeListeners, describeListener, openListeners, type BindSpec, type PreforkListener } from '../prefork/listeners';
+import { takeListenFds } from '../prefork/systemd';
+import { takeUpgrade } from '../prefork/upgrade';
+import { DEFAULT_FORWARDED_ALLOW_IPS, parseForwardedAllowIps } from '../gateway/forwarded';
 import { say } from '../server/log';
 import { setNonBlocking } from '../posix';
+import { STATUS_TIMEOUT_MS, formatStatus, readStatus } from '../prefork/status-client';
 
 
-/** -b HOST:PORT, [V6]:PORT or :PORT (all IPv4 interfaces). */
-function parseBind(text: string): { host: string; port: number } {
-  if (text.startsWith('unix:') || text.startsWith('fd://')) throw new UsageError(`--bind ${text}: unix sockets and inherited descriptors are not supported yet`);
+/** -b HOST:PORT, [V6]:PORT, :PORT (all IPv4 interfaces), unix:PATH or fd://N; `tcpOnly` for --status-page. */
+function parseBind(text: string, option = '--bind', tcpOnly = false): BindSpec {
+  if (!tcpOnly && text.startsWith('unix:')) {
+    const path = text.slice(5);
+    if (path === '') throw new UsageError(`invalid --bind '${text}' (expected unix:PATH)`);
+    return { kind: 'unix', path };
+  }
+  if (!tcpOnly && text.startsWith('fd://')) {
+    const fd = Number(text.slice(5));
+    if (!/^\d+$/.test(text.slice(5)) || !Number.isSafeInteger(fd)) throw new UsageError(`invalid --bind '${text}' (expected fd://N)`);
+    return { kind: 'fd', fd };
+  }
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text);
-  if (!m) throw new UsageError(`invalid --bind '${text}' (expected HOST:PORT, [V6]:PORT or :PORT)`);
-  return { host: parseHost(m[1] ?? m[2]), port: parsePort(m[3]) };
+  const host = m?.[1] ?? m?.[2];
+  if (!m || host === undefined || !(host === '' || host === 'localhost' || isIP(host))) {
+    const forms = `HOST:PORT with a numeric address, [V6]:PORT or :PORT${tcpOnly ? '' : ', unix:PATH or fd://N'}`;
+    throw new UsageError(`invalid ${option} '${text}' (expected ${forms})`);
+  }
+  return { kind: 'tcp', host: parseHost(host), port: parsePort(m[3]) };
+}
+
+/** --socket-mode: octal permission bits for the unix sockets this server binds. */
+function parseSocketMode(text: string): number {
+  if (!/^0?[0-7]{3}$/.test(text)) throw new UsageError(`invalid --socket-mode '${text}' (expected octal, e.g. 0660)`);
+  return parseInt(text, 8);
 }
 
 function defaultWorkers(): string {
   return process.env.WEB_CONCURRENCY || String(os.availableParallelism?.() ?? os.cpus().length);
 }
 
-runMain(async () => {
+/** --status-page HOST:PORT, [V6]:PORT or :PORT (all IPv4 interfaces). */
+function parseStatusPage(text: string): { host: string; port: number } {
+  const spec = parseBind(text, '--status-page', true) as Extract<BindSpec, { kind: 'tcp' }>;
+  return { host: spec.host, port: spec.port };
+}
+
+/** `forkserve status PATH [--json]`: asks a master started with --status-socket PATH for its workers. */
+async function statusCommand(): Promise<void> {
+  const parsed = parseCommand({
+    command: 'status',
+    summary: "Shows a running forkserve's master and workers: each worker's state (booting, idle, busy, stopping,\nstuck), its request in flight and for how long, connections, requests served, RSS and PSS, age.",
+    positionals: 'PATH',
+    details: [
+      'PATH is the master\'s --status-socket. A worker is stuck when its event loop has not run for 2 s.',
+      'RSS and PSS come from /proc/<pid>/smaps_rollup (Linux); elsewhere they show as -.',
+      'Example: node dist/forkserve.js status /run/app.status --json | jq \'.workers[] | select(.state == "busy")\'',
+    ].join('\n'),
+    options: {
+      json: { type: 'boolean', default: false },
+      timeout: { type: 'string', default: String(STATUS_TIMEOUT_MS / 1000) },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    help: {
+      json: 'print the snapshot as JSON (for machines) instead of a table',
+      timeout: `seconds to wait for the master's answer (default: ${STATUS_TIMEOUT_MS / 1000})`,
+      help: 'show this help and exit',
+    },
+  });
+  if (parsed.positionals.length !== 1) throw new UsageError('one PATH expected: the --status-socket of a running forkserve');
+  const timeoutMs = parseNumber('timeout', parsed.values.timeout as string) * 1000;
+  const snapshot = await readStatus(parsed.positionals[0], timeoutMs);
+  process.stdout.write(parsed.values.json ? `${JSON.stringify(snapshot, null, 2)}\n` : formatStatus(snapshot));
+}
+
+if (process.argv[2] === 'status') runMain(statusCommand, 'status');
+else runMain(async () => {
   const parsed = parseCommand({
     summary: 'The pre-fork server: the app is loaded once, workers are forked from it (copy-on-write) and each\nserves many connections at once. Express, Koa, Fastify, Hono and fetch handlers run unmodified.',
     positionals: 'module:export',
     details: [
       'Signals to the master: TERM graceful stop (in-flight requests finish, up to --graceful-timeout), INT/QUIT',
-      'quick stop (twice: at once), HUP replace every worker, TTIN/TTOU one worker more/fewer.',
+      'quick stop (twice: at once), HUP replace every worker, TTIN/TTOU one worker more/fewer, USR2 upgrade',
+      '(a new master loads the new code on the same sockets; the old one stops once it is ready), USR1 reopen',
+      'the --access-log file (after logrotate moved it).',
+      'systemd: socket activation (LISTEN_FDS, replaces --bind) and sd_notify (NOTIFY_SOCKET) are honoured.',
       'Example: node dist/forkserve.js -w 4 --port 8000 examples/express/app.js:app',
+      'Status: node dist/forkserve.js status PATH [--json] shows the workers of a master started with',
+      '--status-socket PATH (see status --help).',
     ].join('\n'),
     options: {
       ...SERVER_OPTIONS,
       workers: { type: 'string', short: 'w', default: defaultWorkers() },
       bind: { type: 'string', short: 'b', multiple: true },
+      'socket-mode': { type: 'string', default: '0666' },
+      'forwarded-allow-ips': { type: 'string', default: process.env.FORWARDED_ALLOW_IPS || DEFAULT_FORWARDED_ALLOW_IPS },
       config: { type: 'string', short: 'c' },
       'graceful-timeout': { type: 'string', default: '30' },
       timeout: { type: 'string', short: 't', default: '30' },
@@ -50,12 +118,18 @@ runMain(async () => {
       'max-requests-jitter': { type: 'string', default: '0' },
       'keep-alive': { type: 'string', default: '5' },
       backlog: { type: 'string', default: '2048' },
+      'access-log': { type: 'string' },
+      'access-log-format': { type: 'string', default: DEFAULT_ACCESS_LOG_FORMAT },
+      'status-socket': { type: 'string' },
+      'status-page': { type: 'string' },
       ...appOptions(HEADERS_TIMEOUT_MS / 1000),
     },
     help: {
       ...SERVER_HELP,
       workers: 'worker processes (default: $WEB_CONCURRENCY, else the number of CPUs)',
-      bind: 'HOST:PORT ([V6]:PORT, :PORT for all interfaces) to listen on; repeatable; replaces --host/--port',
+      bind: 'HOST:PORT ([V6]:PORT, :PORT for all interfaces), unix:PATH or fd://N (a listening socket\nthis process was given) to listen on; repeatable; replaces --host/--port',
+      'socket-mode': 'permissions of the unix sockets bound with -b unix:PATH (default: 0666, as gunicorn\'s umask 0)',
+      'forwarded-allow-ips': 'proxies whose X-Forwarded-For/X-Forwarded-Proto are believed: addresses or networks,\ncomma-separated, or * for all; unix socket peers always (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1)',
       config: 'a JS module exporting settings (workers, bind, timeout ...) and hooks (onStarting, preFork,\npostFork, workerExit, onExit); the command line wins over it',
       'graceful-timeout': 'seconds workers get to finish in-flight requests on TERM (default: 30)',
       timeout: "seconds a worker's event loop may stay blocked before it is killed and replaced; 0: never (default: 30)",
@@ -63,6 +137,12 @@ runMain(async () => {
       'max-requests-jitter': 'up to this many more requests, drawn per worker, so workers do not restart together (default: 0)',
       'keep-alive': 'seconds an idle keep-alive connection stays open (default: 5)',
       backlog: 'listen backlog (default: 2048)',
+      'access-log': 'a file to append a line per request to (SIGUSR1 reopens it), or - for stdout (default: none)',
+      'access-log-format': "gunicorn's atoms: %(h)s address, %(t)s time, %(r)s request line, %(s)s status, %(b)s body\n" +
+        'bytes, %(a)s User-Agent, %(D)s microseconds, %({x-name}i)s a request header ... (README)\n' +
+        `(default: '${DEFAULT_ACCESS_LOG_FORMAT}')`,
+      'status-socket': "a unix socket (mode 0600) where the master tells its workers' state as JSON, read by\n`forkserve status PATH`; removed when the master exits (default: none)",
+      'status-page': 'HOST:PORT of an HTML page of the same, live, and /status.json; anyone who reaches it\nsees the requests in flight: use 127.0.0.1 (default: none)',
       ...appHelp(HEADERS_TIMEOUT_MS / 1000),
     },
   });
@@ -78,6 +158,8 @@ runMain(async () => {
   const maxRequests = parseNumber('max-requests', values['max-requests'] as string, { integer: true });
   const maxRequestsJitter = parseNumber('max-requests-jitter', values['max-requests-jitter'] as string, { integer: true });
   const backlog = parseNumber('backlog', values.backlog as string, { integer: true, min: 1 });
+  const statusSocket = values['status-socket'] as string | undefined;
+  const statusPage = values['status-page'] === undefined ? undefined : parseStatusPage(values['status-page'] as string);
   const http = {
     server: serverHeader(),
     keepAliveTimeoutMs: parseNumber('keep-alive', values['keep-alive'] as string) * 1000,
@@ -85,29 +167,57 @@ runMain(async () => {
     maxBodyBytes: parseNumber('max-body', values['max-body'] as string, { integer: true }),
   };
   const paths = warmUpPaths(values);
-  const binds = ((values.bind as string[] | undefined) ?? []).map(parseBind);
-  const addresses = binds.length > 0 ? binds : [serverAddress(values)];
+  // Opened before the app loads: a path that cannot be written fails at once, and workers inherit it.
+  const accessLog = values['access-log'] === undefined ? undefined : AccessLog.open(values['access-log'] as string, values['access-log-format'] as string);
+  const forwarded = parseForwardedAllowIps(values['forwarded-allow-ips'] as string);
+  if (typeof forwarded === 'string') throw new UsageError(`invalid --forwarded-allow-ips: ${forwarded}`);
+  const socketMode = parseSocketMode(values['socket-mode'] as string);
+  const binds = ((values.bind as string[] | undefined) ?? []).map((b) => parseBind(b));
+  const specs: BindSpec[] = binds.length > 0 ? binds : [{ kind: 'tcp', ...serverAddress(values) }];
+  // Sockets handed over (an upgrade's, systemd's) replace --bind; taken before the app loads, so
+  // that the environment the app sees no longer names them.
+  const upgrade = takeUpgrade();
+  const activated = takeListenFds();
   const app = await loadAppSpec(spec, forced);
-  await warmUpGateway(app, http, paths);
-  const listeners = addresses.map((a) => createListener({ ...a, backlog }));
-  say(servingLine(listeners[0].port));
-  for (const l of listeners) {
-    if (listeners.length > 1) say(`Listening at: http://${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`);
-    // Every worker watches it; the one whose accept() wins takes the connection, the others get EAGAIN.
-    setNonBlocking(l.fd, true);
-  }
-  say(`Serving ${describeApp(app, spec)} with ${workers} ${workers === 1 ? 'worker' : 'workers'}`);
-  const server = { workers, addresses: listeners.map((l) => ({ address: l.address, port: l.port })) };
-  await config?.hooks.onStarting?.(server);
-  new Master({
+  await warmUpGateway(app, { ...http, forwarded }, paths);
+  let listeners: PreforkListener[];
+  if (upgrade) listeners = upgrade.listeners;
+  else if (activated.length > 0) listeners = activated.map((fd) => adopt(fd, 'systemd socket activation (LISTEN_FDS)', false));
+  else listeners = openListeners(specs, { backlog, socketMode });
+  const addresses = listeners.map((l) => ({ address: l.kind === 'unix' ? `unix:${l.address}` : l.address, port: l.port }));
+  const master = new Master({
     hooks: config?.hooks,
-    addresses: server.addresses,
-    listenFds: listeners.map((l) => l.fd),
+    addresses,
+    listeners,
+    upgrade,
     workers,
     gracefulTimeoutMs,
     timeoutMs,
     maxRequests,
     maxRequestsJitter,
-    makeServe: (observer) => gatewayHandler(app, { ...http, observer }, reportAppError),
-  }).start();
+    makeServe: (observer) => gatewayHandler(app, { ...http, observer, forwarded }, reportAppError),
+    accessLog,
+    statusSocket,
+    statusPage,
+  });
+  // Before the first fork (every worker closes what it inherits), and before the serving line: a
+  // status socket that cannot be opened stops the start, and the listeners go with it.
+  let statusLines: string[];
+  try {
+    statusLines = await master.listenStatus();
+  } catch (err) {
+    closeListeners(listeners, !upgrade);
+    throw err;
+  }
+  const first = listeners[0];
+  say(first.kind === 'unix' ? `Serving HTTP on ${describeListener(first)} ...` : servingLine(first.port));
+  for (const l of listeners) {
+    if (listeners.length > 1) say(`Listening at: ${describeListener(l)}`);
+    // Every worker watches it; the one whose accept() wins takes the connection, the others get EAGAIN.
+    setNonBlocking(l.fd, true);
+  }
+  for (const line of statusLines) say(line);
+  say(`Serving ${describeApp(app, spec)} with ${workers} ${workers === 1 ? 'worker' : 'workers'}`);
+  await config?.hooks.onStarting?.({ workers, addresses });
+  master.start();
 });

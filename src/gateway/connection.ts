@@ -11,6 +11,8 @@ import { RequestParser, type HeaderList, type RequestHead } from '../http/parser
 import { errorResponse } from '../http/response';
 import type { SocketAddress } from '../posix';
 import { FdSocket } from './fd-socket';
+import { forwardedFor, type ForwardedTrust } from './forwarded';
+import { RequestOutcome, bodyLength, type ResponseFacts } from './outcome';
 
 export interface GatewayOptions {
   /** Value of the Server header. */
@@ -26,11 +28,18 @@ export interface GatewayOptions {
   trace?: Tracer;
   /** Told when each request starts and when it is over (answered, or abandoned): a scoreboard. */
   observer?: RequestObserver;
+  /** Proxies whose X-Forwarded-For/-Proto are believed (--forwarded-allow-ips); unset: none. */
+  forwarded?: ForwardedTrust;
 }
 
 export interface RequestObserver {
   requestStarted(head: RequestHead): void;
-  requestFinished(): void;
+  /** The request requestStarted saw is over; `outcome` says how (null unless `outcomes` is true). */
+  requestFinished(outcome: RequestOutcome | null): void;
+  /** With `outcomes`: an error the connection answered before a head arrived (400, 408, 431 ...); no requestStarted came first. */
+  answeredWithoutRequest?(outcome: RequestOutcome): void;
+  /** True: measure each request's outcome (status, body bytes, duration: an access log). */
+  readonly outcomes?: boolean;
 }
 
 export interface Tracer {
@@ -39,8 +48,11 @@ export interface Tracer {
   response(bytes: Buffer, total: number): void;
 }
 
-/** What the connection needs from one request/response pair, whatever the app's interface. */
-export interface Exchange {
+/**
+ * What the connection needs from one request/response pair, whatever the app's interface. What it
+ * tells about its response (ResponseFacts: status, body bytes, headers) feeds the access log.
+ */
+export interface Exchange extends ResponseFacts {
   /** A slice of the request body; false asks the connection to stop reading until resumeReading(). */
   body(chunk: Buffer): boolean;
   /** The request body ended (trailers, if any). */
@@ -69,6 +81,8 @@ export interface ExchangeContext {
   resumeReading(): void;
   /** The response is completely written; keepAlive false closes the connection after it. */
   done(keepAlive: boolean): void;
+  /** Count the response's body bytes (responseBodyBytes): an observer wants outcomes. */
+  countBody: boolean;
 }
 
 /** Creates the exchange for a request whose head has just been parsed (without calling the app yet). */
@@ -132,8 +146,17 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
     // byte (or of the connection), its body without a pause that long (each read refreshes it).
     let requestTimer: NodeJS.Timeout | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
+    // Outcomes (an access log), measured only when the observer asks: when the request being read
+    // began, and the request whose answer the connection wrote itself (fail()), with its status.
+    const measure = options.observer?.outcomes === true;
+    const peerAddress = socket.remoteAddress; // as accepted (per request, a trusted proxy's client replaces it)
+    let requestBeganAt = measure ? performance.now() : 0;
+    let replaced: Exchange | null = null;
+    let replacedStatus = 0;
+    let replacedBodyBytes = 0;
 
     function armRequestTimer(): void {
+      if (measure) requestBeganAt = performance.now();
       requestTimer = setTimeout(() => {
         requestTimer = undefined;
         fail(408);
@@ -154,15 +177,26 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       {
         onHead(head) {
           requests++;
+          if (options.forwarded) {
+            const client = forwardedFor(options.forwarded, peer.address, head.headers);
+            socket.remoteAddress = client.address;
+            socket.remoteFamily = client.address === undefined ? undefined : client.address.includes(':') ? 'IPv6' : 'IPv4';
+            socket.encrypted = client.secure;
+          }
           clearTimeout(requestTimer);
           requestTimer = undefined;
           trace?.request(head);
           // Over once: when the response is done, or when the exchange is aborted.
           let over = false;
+          const outcome = measure ? new RequestOutcome(head, performance.now()) : null;
           const settle = (): void => {
             if (!over) {
               over = true;
-              options.observer?.requestFinished();
+              if (outcome) {
+                if (exchange === replaced && replacedStatus !== 0) outcome.finish(replacedStatus, replacedBodyBytes, null);
+                else outcome.finish(exchange.responseStatus, exchange.responseBodyBytes, exchange);
+              }
+              options.observer?.requestFinished(outcome);
             }
           };
           options.observer?.requestStarted(head);
@@ -178,6 +212,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
               settle();
               finished(exchange, keepAlive);
             },
+            countBody: measure,
           });
           if (options.observer) {
             const abort = exchange.abort.bind(exchange);
@@ -191,6 +226,8 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
           if (queue.length === 1) exchange.start();
           // A flood of pipelined requests: stop reading until the answers catch up (node:http pauses too).
           if (queue.length >= MAX_PIPELINED) socket.pause();
+          // The address now, as this request's app sees it (a proxy's client changes per request).
+          if (outcome) outcome.remoteAddress = socket.remoteAddress;
           exchange.run();
           if (receiving === exchange && (head.chunked || (head.contentLength ?? 0) > 0)) armRequestTimer();
         },
@@ -253,7 +290,21 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
 
     function answerError(status: number): void {
       closing = true;
-      socket.endAndLinger(errorResponse(status, options.server));
+      const response = errorResponse(status, options.server);
+      if (measure) answered(status, bodyLength(response));
+      socket.endAndLinger(response);
+    }
+
+    /** The connection answers `status` itself: in place of the request fail() gave up on, or of one with no head yet. */
+    function answered(status: number, bodyBytes: number): void {
+      if (replaced) {
+        replacedStatus = status; // its outcome is told when it is aborted (the socket closes)
+        replacedBodyBytes = bodyBytes;
+        return;
+      }
+      const outcome = new RequestOutcome(null, requestBeganAt);
+      outcome.remoteAddress = peerAddress; // no head: no forwarded client of its own
+      options.observer?.answeredWithoutRequest?.(outcome.finish(status, bodyBytes, null));
     }
 
     function closeGracefully(): void {
@@ -286,6 +337,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
         }
         // The app hears 'aborted' when the socket closes (see 'close' below).
         socket.once('close', () => broken.abort());
+        replaced = broken;
       }
       if (queue.length === 0) answerError(status);
       else pendingError = status;

@@ -27,9 +27,15 @@ export interface FdSocketOptions {
 }
 
 export class FdSocket extends Duplex {
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly remoteFamily: string;
+  /**
+   * The peer's address (undefined on a unix socket, as in net.Socket). Behind a trusted proxy the
+   * gateway sets the client's address here for each request (gateway/forwarded.ts).
+   */
+  remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  remoteFamily: string | undefined;
+  /** True when the client's connection was TLS: set from a trusted proxy's X-Forwarded-Proto. */
+  encrypted = false;
   readonly localAddress: string;
   readonly localPort: number;
   readonly connecting = false;
@@ -52,9 +58,10 @@ export class FdSocket extends Duplex {
   constructor(readonly fd: number, options: FdSocketOptions) {
     super({ allowHalfOpen: true, decodeStrings: true });
     const { peer } = options;
-    this.remoteAddress = peer.address;
-    this.remotePort = peer.port;
-    this.remoteFamily = peer.address.includes(':') ? 'IPv6' : 'IPv4';
+    const unix = peer.family === 'Unix';
+    this.remoteAddress = unix ? undefined : peer.address;
+    this.remotePort = unix ? undefined : peer.port;
+    this.remoteFamily = unix ? undefined : peer.address.includes(':') ? 'IPv6' : 'IPv4';
     const local = getsockname(fd);
     this.localAddress = local.address;
     this.localPort = local.port;

@@ -7,6 +7,7 @@
 import type { HeaderList, RequestHead } from '../http/parser';
 import { CONTINUE_100, encodeBody, encodeEnd, errorResponse, serializeHead, type Framing, type OutgoingHeaders } from '../http/response';
 import type { Dialect, Exchange, ExchangeContext } from './connection';
+import { bodyLength } from './outcome';
 
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 
@@ -28,6 +29,10 @@ class FetchExchange implements Exchange {
   private closeAfter = false;
   private headWritten = false;
   private finished = false;
+  /** What went out (an access log): the status of the head written, body bytes handed to the socket. */
+  responseStatus = 0;
+  responseBodyBytes = 0;
+  private responseHeaders: Headers | null = null;
 
   constructor(
     private readonly head: RequestHead,
@@ -65,6 +70,10 @@ class FetchExchange implements Exchange {
 
   get responseStarted(): boolean {
     return this.headWritten;
+  }
+
+  responseHeader(name: string): string | undefined {
+    return this.responseHeaders?.get(name) ?? undefined;
   }
 
   body(chunk: Buffer): boolean {
@@ -123,7 +132,7 @@ class FetchExchange implements Exchange {
     const headers = new Headers();
     for (const [name, value] of head.headers) headers.append(name, value);
     const host = headers.get('host') ?? `${context.socket.localAddress}:${context.socket.localPort}`;
-    const url = /^https?:\/\//i.test(head.target) ? head.target : `http://${host}${head.target.startsWith('/') ? '' : '/'}${head.target === '*' ? '' : head.target}`;
+    const url = /^https?:\/\//i.test(head.target) ? head.target : `${context.socket.encrypted ? 'https' : 'http'}://${host}${head.target.startsWith('/') ? '' : '/'}${head.target === '*' ? '' : head.target}`;
     const init: RequestInit & { duplex?: 'half' } = { method: head.method, headers, signal: this.abortController.signal };
     if (!NO_BODY_METHODS.has(head.method) && (head.chunked || (head.contentLength ?? 0) > 0)) {
       init.body = new ReadableStream<Uint8Array>(
@@ -189,6 +198,8 @@ class FetchExchange implements Exchange {
     }
     this.headWritten = true;
     socket.write(out.bytes);
+    this.responseStatus = response.status;
+    this.responseHeaders = response.headers;
     if (out.framing === 'none') {
       void reader?.cancel().catch(() => {});
       this.end(out.keepAlive);
@@ -212,6 +223,7 @@ class FetchExchange implements Exchange {
         if (contentLength !== null && written > contentLength) throw new Error(`the response body is longer than its Content-Length (${contentLength})`);
         let ok = true;
         for (const piece of encodeBody(out.framing, Buffer.from(value.buffer, value.byteOffset, value.byteLength))) ok = socket.write(piece);
+        this.responseBodyBytes += value.byteLength;
         if (!ok) await drained(socket);
       }
       if (contentLength !== null && written < contentLength) throw new Error(`the response body is shorter than its Content-Length (${written} < ${contentLength})`);
@@ -230,7 +242,10 @@ class FetchExchange implements Exchange {
   /** 500 in place of an answer the app could not give (nothing of it is on the wire yet). */
   private answer500(): void {
     this.headWritten = true;
-    this.context.socket.write(errorResponse(500, this.context.server));
+    const answer = errorResponse(500, this.context.server);
+    this.context.socket.write(answer);
+    this.responseStatus = 500;
+    this.responseBodyBytes = bodyLength(answer);
     this.end(false);
   }
 

@@ -10,6 +10,7 @@ import { nodeDialect } from './node-gateway';
 
 export { AppLoadError, classify, loadApp, parseAppSpec, resolveModule, type AppSpec, type Interface, type LoadedApp } from './app';
 export { drainConnections, type GatewayOptions, type RequestObserver, type Tracer } from './connection';
+export { RequestOutcome } from './outcome';
 
 /** Serves one connection to `app`; the promise settles when the connection is closed. */
 export function gatewayHandler(

@@ -31,6 +31,37 @@ interface InternalResponse extends ServerResponse {
 
 const CONTINUE_RE = /(?:^|\W)100-continue(?:$|\W)/i;
 
+/** Body bytes the app handed to res.write()/res.end(), when the connection counts them (an access log). */
+const kBodyBytes = Symbol('forkserve.bodyBytes');
+interface CountedResponse extends InternalResponse {
+  [kBodyBytes]: number;
+  /** false for HEAD, 204, 304: node drops what is written. */
+  _hasBody: boolean;
+}
+
+// Set as the response's own write/end (they survive Express's setPrototypeOf(res, app.response), and
+// a compression middleware that wraps them counts what it compresses); module-level functions, so
+// no closure per request. Counted: what node accepted to send, after the head.
+function countingWrite(this: CountedResponse, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+  const closed = this.writableEnded || this.destroyed;
+  const ok = (Object.getPrototypeOf(this) as { write: (...args: unknown[]) => boolean }).write.call(this, chunk, encoding, callback);
+  if (!closed) countBody(this, chunk, encoding);
+  return ok;
+}
+
+function countingEnd(this: CountedResponse, chunk?: unknown, encoding?: unknown, callback?: unknown): CountedResponse {
+  const closed = this.writableEnded || this.destroyed;
+  (Object.getPrototypeOf(this) as { end: (...args: unknown[]) => unknown }).end.call(this, chunk, encoding, callback);
+  if (!closed && typeof chunk !== 'function') countBody(this, chunk, encoding);
+  return this;
+}
+
+function countBody(res: CountedResponse, chunk: unknown, encoding: unknown): void {
+  if (!res._hasBody) return;
+  if (typeof chunk === 'string') res[kBodyBytes] += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  else if (chunk instanceof Uint8Array) res[kBodyBytes] += chunk.byteLength;
+}
+
 // OutgoingMessage remembers "write() returned false" under a private symbol; node:http's server
 // clears it when the socket drains, and so must we, or a later pipe() into the response would
 // wait for a 'drain' that never comes.
@@ -83,6 +114,11 @@ class NodeExchange implements Exchange {
     res._keepAliveTimeout = context.keepAliveTimeoutMs;
     res.setHeader('Server', context.server);
     res.on('finish', () => this.onFinish());
+    if (context.countBody) {
+      const counted = res as CountedResponse;
+      counted[kBodyBytes] = 0;
+      Object.assign(counted, { write: countingWrite, end: countingEnd });
+    }
   }
 
   run(): void {
@@ -113,6 +149,19 @@ class NodeExchange implements Exchange {
 
   get responseStarted(): boolean {
     return this.started && this.res.headersSent;
+  }
+
+  get responseStatus(): number {
+    return this.responseStarted ? this.res.statusCode : 0;
+  }
+
+  get responseBodyBytes(): number {
+    return (this.res as CountedResponse)[kBodyBytes] ?? 0;
+  }
+
+  responseHeader(name: string): string | undefined {
+    const value = this.res.getHeader(name);
+    return value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : String(value);
   }
 
   body(chunk: Buffer): boolean {

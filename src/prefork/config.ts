@@ -1,7 +1,8 @@
 // --config FILE: a JavaScript module (CommonJS or ESM) exporting settings and hooks, as gunicorn's
 // config file does. Settings take the command line's names in camelCase (workers, bind, timeout,
 // gracefulTimeout, keepAlive, maxRequests, maxRequestsJitter, backlog, headersTimeout, maxBody,
-// host, port, warmUp); an option given on the command line wins over the file. Hooks:
+// host, port, warmUp, socketMode, forwardedAllowIps, statusSocket, statusPage, accessLog, accessLogFormat); an option given on the
+// command line wins over the file. Hooks:
 //   onStarting(server)       in the master, before the first fork
 //   preFork(worker)          in the master, before each fork
 //   postFork(worker)         in the new worker, before it accepts (reopen connections here); a throw
@@ -59,6 +60,12 @@ export const SETTINGS: Record<string, string> = {
   host: 'host',
   port: 'port',
   warmUp: 'warm-up',
+  socketMode: 'socket-mode',
+  forwardedAllowIps: 'forwarded-allow-ips',
+  statusSocket: 'status-socket',
+  statusPage: 'status-page',
+  accessLog: 'access-log',
+  accessLogFormat: 'access-log-format',
 };
 
 export interface Config {

@@ -10,16 +10,29 @@
 //   HUP         new workers first (forked from this master: the same preloaded code), then the old
 //               ones stop gracefully
 //   TTIN, TTOU  one worker more / one fewer (the oldest stops gracefully)
+//   USR1        reopen the access log here (for workers forked later) and in every worker (logrotate)
+//   USR2        upgrade: a new master with the new code on the same sockets; this one stops once the
+//               new one's workers accept (upgrade.ts)
+// Under systemd it says READY=1 once its workers accept, RELOADING=1 / READY=1 around HUP and
+// USR2 (and MAINPID= for the new master), STOPPING=1 when it stops (systemd.ts).
 // A worker that dies is replaced. Workers that keep dying within a second of their birth stop the
 // master with exit code 3 instead of forking forever (gunicorn's "Worker failed to boot").
 
+import type { ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
-import { _exit, close, fork, getppid, kill, prepareFork } from '../posix';
+import { _exit, fork, getppid, kill, prepareFork } from '../posix';
 import { plural, say, warn } from '../server/log';
 import { OwnChildren } from '../server/own-children';
 import { describeExit, isCleanExit, signalName, type ChildExit } from '../server/reaper';
+import type { AccessLog } from './access-log';
 import type { Hooks, ServerInfo } from './config';
+import { closeListeners, type PreforkListener } from './listeners';
 import { Scoreboard } from './scoreboard';
+import { listenStatusPage } from './status-page';
+import { buildSnapshot, type StatusSnapshot } from './status-snapshot';
+import { listenStatusSocket, type StatusListener } from './status-socket';
+import { notify } from './systemd';
+import { startNewMaster, type Inherited } from './upgrade';
 import { runWorker, type WorkerOptions } from './worker';
 
 export const EXIT_BOOT_FAILURE = 3;
@@ -29,14 +42,19 @@ const BOOT_WINDOW_MS = 1000;
 const MAX_BOOT_FAILURES = 5;
 
 const SIG = os.constants.signals;
-type MasterSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGTTIN' | 'SIGTTOU';
-const HANDLED: MasterSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU'];
+type MasterSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGTTIN' | 'SIGTTOU' | 'SIGUSR2' | 'SIGUSR1';
+// (A listener for SIGUSR1 also keeps Node from starting its inspector on it.)
+const HANDLED: MasterSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR2', 'SIGUSR1'];
+/** How often the master looks whether its new workers accept yet (readiness). */
+const READY_POLL_MS = 20;
 
 /** Scoreboard slots: the most workers at once (TTIN beyond it is refused with a warning). */
 const SLOTS = 1024;
 
 export interface MasterOptions {
-  listenFds: number[];
+  listeners: PreforkListener[];
+  /** Started by an upgrade: tells the old master when this one is ready. */
+  upgrade?: Inherited;
   workers: number;
   gracefulTimeoutMs: number;
   /** A worker whose event loop has not ticked for this long is killed and replaced (0: never). */
@@ -44,9 +62,15 @@ export interface MasterOptions {
   maxRequests: number;
   maxRequestsJitter: number;
   makeServe: WorkerOptions['makeServe'];
+  /** --access-log: open here, inherited by every worker. */
+  accessLog?: AccessLog;
   hooks?: Hooks;
   /** What the hooks are told about the server. */
   addresses: ServerInfo['addresses'];
+  /** --status-socket: the control socket's path (status-socket.ts). */
+  statusSocket?: string;
+  /** --status-page: where the HTML status page listens (status-page.ts). */
+  statusPage?: { host: string; port: number };
 }
 
 /** A worker whose postFork hook failed exits with this (gunicorn's WORKER_BOOT_ERROR). */
@@ -75,9 +99,21 @@ export class Master {
   private isWorker = false;
   private readonly listeners = new Map<MasterSignal, () => void>();
   private readonly scoreboard = new Scoreboard(SLOTS);
+  /** The new master of an upgrade in progress. */
+  private newMaster: ChildProcess | undefined;
+  /** A new master took over: leave the socket files to it, do not tell systemd we stop. */
+  private upgraded = false;
+  private listenersClosed = false;
+  /** The socket files are this master's to remove (a new master's only once it took over). */
+  private ownsSocketFiles: boolean;
+  private readonly readyWaiters: (() => void)[] = [];
+  /** --status-socket and --status-page: the master's own; every worker closes them first thing. */
+  private readonly status: StatusListener[] = [];
+  private readyPoll: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: MasterOptions) {
     this.target = options.workers;
+    this.ownsSocketFiles = !options.upgrade;
   }
 
   start(): void {
@@ -97,6 +133,58 @@ export class Master {
       this.checkTimeouts();
     }, 1000);
     this.tick();
+    if (this.isWorker) return;
+    this.whenWorkersAccept(() => {
+      if (this.options.upgrade) {
+        this.options.upgrade.ready(); // the old master stops now, and tells systemd
+        this.ownsSocketFiles = true;
+      } else {
+        notify('READY=1', `STATUS=${plural(this.target, 'worker', 'workers')}`);
+      }
+    });
+  }
+
+  /** Runs `then` once as many workers as the target accept (all booted, postFork done). */
+  private whenWorkersAccept(then: () => void): void {
+    this.readyWaiters.push(then);
+    this.readyPoll ??= setInterval(() => {
+      if (this.isWorker) return;
+      const accepting = this.current().filter((w) => this.scoreboard.isAccepting(w.slot)).length;
+      if (accepting < this.target) return;
+      clearInterval(this.readyPoll);
+      this.readyPoll = undefined;
+      for (const waiter of this.readyWaiters.splice(0)) waiter();
+    }, READY_POLL_MS);
+  }
+
+  /**
+   * Opens --status-socket and --status-page (before start(): every worker closes them). The new
+   * master of an upgrade puts its socket at the path when it takes over, and waits for the old
+   * master's page port.
+   */
+  async listenStatus(): Promise<string[]> {
+    const { statusSocket, statusPage, upgrade } = this.options;
+    const snapshot = (): StatusSnapshot => this.snapshot();
+    try {
+      if (statusSocket !== undefined) this.status.push(await listenStatusSocket(statusSocket, snapshot));
+      if (statusPage) this.status.push(await listenStatusPage({ ...statusPage, waitForPort: Boolean(upgrade) }, snapshot));
+    } catch (err) {
+      for (const l of this.status.splice(0)) l.close();
+      throw err;
+    }
+    const publish = (): void => {
+      for (const l of this.status) l.publish();
+    };
+    if (upgrade) this.whenWorkersAccept(publish);
+    else publish();
+    return this.status.map((l) => l.line); // for the caller to print after the serving line
+  }
+
+  /** The master and its workers now, as the status socket and page show them (status-snapshot.ts). */
+  snapshot(): StatusSnapshot {
+    const now = Date.now();
+    const workers = [...this.workers.values()].map((w) => ({ pid: w.pid, retiring: w.retiring, timedOut: w.timedOut, slot: this.scoreboard.read(w.slot, now) }));
+    return buildSnapshot({ state: this.state, target: this.target, workers }, now);
   }
 
   private wake(): void {
@@ -167,10 +255,15 @@ export class Master {
       case 'SIGHUP':
         if (this.state !== 'running') return;
         say(`Hang up: replacing ${plural(this.current().length, 'worker', 'workers')}`);
+        notify('RELOADING=1');
         for (const w of this.current()) w.retiring = true;
         this.spawnMissing();
         if (this.isWorker) return;
         for (const w of this.workers.values()) if (w.retiring) this.signal(w.pid, SIG.SIGTERM);
+        this.whenWorkersAccept(() => notify('READY=1'));
+        return;
+      case 'SIGUSR2':
+        if (this.state === 'running') this.upgrade();
         return;
       case 'SIGTTIN':
         if (this.state === 'running') this.target++;
@@ -178,7 +271,38 @@ export class Master {
       case 'SIGTTOU':
         if (this.state === 'running' && this.target > 1) this.target--;
         return;
+      case 'SIGUSR1':
+        this.options.accessLog?.reopen();
+        this.killAll(SIG.SIGUSR1);
+        return;
     }
+  }
+
+  /** USR2: start the new master; stop once it is ready, or keep serving if it fails. */
+  private upgrade(): void {
+    if (this.newMaster) {
+      warn(`Upgrade already in progress (new master pid ${this.newMaster.pid}): ignoring USR2`);
+      return;
+    }
+    notify('RELOADING=1');
+    this.newMaster = startNewMaster(this.options.listeners, {
+      ready: (pid) => {
+        if (this.isWorker || this.state !== 'running') return;
+        say(`Upgrade: new master ${pid} is ready; stopping this one (${process.pid})`);
+        // systemd follows the new master (NotifyAccess=main accepts MAINPID from the current main pid).
+        notify(`MAINPID=${pid}`, 'READY=1');
+        this.upgraded = true;
+        this.stop('graceful');
+      },
+      failed: (pid, why) => {
+        if (this.isWorker) return;
+        this.newMaster = undefined;
+        if (this.state !== 'running') return;
+        warn(`Upgrade failed: the new master (pid ${pid}) ${why} before it was ready; still serving here (${process.pid})`);
+        notify('READY=1');
+      },
+    });
+    say(`Upgrade: starting a new master (pid ${this.newMaster.pid}) with the same arguments`);
   }
 
   private current(): Worker[] {
@@ -236,18 +360,23 @@ export class Master {
   /** In the forked child: drop the master's duties, serve. */
   private becomeWorker(slot: number): void {
     this.isWorker = true;
+    // First: the status listeners and their connections came with the fork; only the master answers.
+    for (const l of this.status) l.closeInWorker();
     // Until the worker's own handlers are in place, a TERM or QUIT from the master (a HUP right
-    // after this fork) is remembered: with no listener at all it would kill this process outright.
+    // after this fork), or a USR1, is remembered: with no listener at all it would kill this process outright.
     const early: string[] = [];
     const remember = (sig: NodeJS.Signals): void => void early.push(sig);
     process.on('SIGTERM', remember);
     process.on('SIGQUIT', remember);
+    process.on('SIGUSR1', remember);
     this.children.close();
     for (const [sig, listener] of this.listeners) process.removeListener(sig, listener);
     clearInterval(this.keepAlive);
+    clearInterval(this.readyPoll);
     clearTimeout(this.deadline);
     if (this.scheduled) clearImmediate(this.scheduled);
-    const { listenFds, makeServe, timeoutMs, maxRequests, maxRequestsJitter, hooks } = this.options;
+    const listenFds = this.options.listeners.map((l) => l.fd);
+    const { makeServe, timeoutMs, maxRequests, maxRequestsJitter, hooks } = this.options;
     const serve = (): void => {
       runWorker({
         listenFds,
@@ -261,9 +390,11 @@ export class Master {
         // The jitter is drawn here, in the worker (its randomness is its own), so workers recycle apart.
         maxRequests: maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0,
         earlySignals: early,
+        accessLog: this.options.accessLog,
       });
       process.removeListener('SIGTERM', remember);
       process.removeListener('SIGQUIT', remember);
+      process.removeListener('SIGUSR1', remember);
     };
     if (!hooks?.postFork) return serve();
     // The worker accepts nothing until its postFork hook has run (and settled, if it is async).
@@ -284,12 +415,20 @@ export class Master {
     say(how === 'graceful'
       ? `Shutting down: ${plural(n, 'worker finishes', 'workers finish')} what is in flight (up to ${this.options.gracefulTimeoutMs / 1000} s)`
       : `Shutting down now (${plural(n, 'worker', 'workers')})`);
-    for (const fd of this.options.listenFds) close(fd);
+    if (!this.upgraded) notify('STOPPING=1');
+    this.closeListeners();
     this.killAll(how === 'graceful' ? SIG.SIGTERM : SIG.SIGQUIT);
     this.deadline = setTimeout(() => {
       if (this.workers.size > 0) warn(`Killing ${plural(this.workers.size, 'worker', 'workers')} still running after ${this.options.gracefulTimeoutMs / 1000} s`);
       this.killAll(SIG.SIGKILL);
     }, this.options.gracefulTimeoutMs);
+  }
+
+  /** Closes the listeners; the socket files go too, unless a new master took them over. */
+  private closeListeners(): void {
+    if (this.listenersClosed) return;
+    this.listenersClosed = true;
+    closeListeners(this.options.listeners, this.ownsSocketFiles && !this.upgraded);
   }
 
   private halt(code: number): void {
@@ -322,6 +461,9 @@ export class Master {
   private exit(code: number): never {
     clearTimeout(this.deadline);
     clearInterval(this.keepAlive);
+    clearInterval(this.readyPoll);
+    this.closeListeners();
+    for (const l of this.status) l.close();
     this.runHook('onExit', () => this.options.hooks?.onExit?.({ workers: this.workers.size, addresses: this.options.addresses }));
     if (code === 0) say('Stopped.');
     process.exit(code);

@@ -2,7 +2,8 @@
 // made before the first fork), as Apache's mod_status scoreboard and Unicorn's heartbeat do it. A
 // worker writes only its own slot: a tick from its event loop, requests served, and the request it
 // is in (method, path, since when). The master reads every slot: a worker whose tick is older than
-// --timeout is stuck, and the slot says in what.
+// --timeout is stuck, and the slot says in what; the status socket and page show every slot
+// (status-snapshot.ts).
 
 import { mmapShared } from '../posix';
 
@@ -15,6 +16,7 @@ const I_TEXT_LENGTH = 2;
 const I_LEAVING = 3; // 1: the worker stops on its own (--max-requests), expect its exit
 const I_OPEN = 4; // connections open
 const I_ACCEPTING = 5; // 1 while the worker accepts
+const I_READY = 6; // 1 once the worker has started accepting (booted); stays 1 while it stops
 // Int32 fields take bytes 0-31 (indexes 0-7), Float64 fields bytes 32-63 (indexes 4-7).
 const F_TICK = 4; // ms since the epoch
 const F_REQUESTS = 5; // served (finished)
@@ -35,6 +37,12 @@ export interface SlotInfo {
   request: string | null;
   requestMs: number;
   ageMs: number;
+  /** Connections open. */
+  open: number;
+  /** Accepting connections now. */
+  accepting: boolean;
+  /** Has started accepting (false while the worker boots: its postFork hook, its first tick). */
+  ready: boolean;
 }
 
 export class Scoreboard {
@@ -99,6 +107,9 @@ export class Scoreboard {
       request: busy > 0 && length > 0 ? Buffer.from(this.bytes.subarray(start, start + length)).toString('utf8') : null,
       requestMs: busy > 0 ? now - since : 0,
       ageMs: now - this.floats[this.f(index, F_BOOTED)],
+      open: this.ints[this.i(index, I_OPEN)],
+      accepting: this.ints[this.i(index, I_ACCEPTING)] === 1,
+      ready: this.ints[this.i(index, I_READY)] === 1,
     };
   }
 
@@ -118,7 +129,13 @@ export class Scoreboard {
     return least;
   }
 
+  /** The worker in this slot accepts connections (booted, postFork done, not stopping). */
+  isAccepting(index: number): boolean {
+    return Atomics.load(this.ints, this.i(index, I_ACCEPTING)) === 1;
+  }
+
   accepting(index: number, on: boolean): void {
+    if (on) Atomics.store(this.ints, this.i(index, I_READY), 1);
     Atomics.store(this.ints, this.i(index, I_ACCEPTING), on ? 1 : 0);
   }
 

@@ -5,17 +5,24 @@
 //            in flight with Connection: close, then exit 0 (the master SIGKILLs at its deadline)
 //   SIGQUIT  quick: exit now
 //   SIGINT   ignored: a terminal's Ctrl-C reaches the whole process group, and the master decides
+//   SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU  ignored (unless the app listens): the master's signals, which
+//            would otherwise end or stop a worker when sent to the whole group (a terminal hang-up,
+//            `systemctl kill` without --kill-whom=main)
+//   SIGUSR1  reopen the access log (logrotate; the master passes it on); taking it also keeps
+//            Node from starting its inspector on it
 // A worker whose master is gone (its parent pid changed) stops gracefully by itself; one that has
 // served its --max-requests (plus its jitter) too, and the master replaces it. Its scoreboard slot
 // gets a tick from the event loop and the request it is in.
 
+import * as os from 'node:os';
 import { drainConnections, type RequestObserver } from '../gateway';
 import {
-  FdWatcher, SIGINT, SIGTERM, SOCK_CLOEXEC, UV_READABLE, _exit, accept, close, getppid, isErrno, setParentDeathSignal, sigaction,
+  FdWatcher, SIGTERM, SOCK_CLOEXEC, UV_READABLE, _exit, accept, close, getppid, isErrno, setParentDeathSignal, sigaction,
   type SocketAddress,
 } from '../posix';
 import { ACCEPT_RETRY_DELAY_MS, EXHAUSTION_CODES } from '../server/accept';
 import { say, warn } from '../server/log';
+import type { AccessLog } from './access-log';
 import type { Scoreboard } from './scoreboard';
 
 /** Connections accepted per wake-up of a listener, before the event loop runs again. */
@@ -30,6 +37,8 @@ const BALANCE_SLACK = 1;
 const BALANCE_PAUSE_MS = 1;
 /** A worker whose tick is older than this is not counted when balancing (it may be stuck). */
 const BALANCE_FRESH_MS = 1000;
+/** Signals meant for the master that a worker ignores (when the app does not listen for them). */
+const IGNORED = (['SIGINT', 'SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const).map((name) => [name, os.constants.signals[name]] as const);
 /** How often a worker checks that its master is still there (where no death signal exists). */
 const MASTER_CHECK_MS = 500;
 
@@ -46,18 +55,23 @@ export interface WorkerOptions {
   tickMs: number;
   /** Stop gracefully after this many requests (0: never). */
   maxRequests: number;
-  /** SIGTERM/SIGQUIT that arrived between the fork and now (handled once the worker's handlers are in place). */
+  /** SIGTERM/SIGQUIT/SIGUSR1 that arrived between the fork and now (handled once the worker's handlers are in place). */
   earlySignals?: readonly string[];
+  /** A line per answered request (--access-log); inherited open from the master. */
+  accessLog?: AccessLog;
 }
 
-export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, tickMs, maxRequests, earlySignals = [] }: WorkerOptions): void {
+export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, tickMs, maxRequests, earlySignals = [], accessLog }: WorkerOptions): void {
   let open = 0;
   let stopping = false;
   let served = 0;
   const watchers: FdWatcher[] = [];
   const serve = makeServe({
+    outcomes: accessLog !== undefined,
     requestStarted: (head) => scoreboard.requestStarted(slot, head.method, head.target),
-    requestFinished: () => {
+    answeredWithoutRequest: (outcome) => accessLog?.log(outcome),
+    requestFinished: (outcome) => {
+      if (outcome) accessLog?.log(outcome);
       scoreboard.requestFinished(slot);
       if (++served === maxRequests && !stopping) {
         say(`Worker ${process.pid} served its ${maxRequests} requests (--max-requests): restarting`);
@@ -107,7 +121,7 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
       void serve(client.fd, client).finally(() => {
         open--;
         scoreboard.opened(slot, -1);
-        if (stopping && open === 0) _exit(0);
+        if (stopping && open === 0) leave();
       });
     }
   }
@@ -119,12 +133,20 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
     for (const w of watchers) w.close();
     for (const fd of listenFds) close(fd);
     drainConnections();
-    if (open === 0) _exit(0);
+    if (open === 0) leave();
+  }
+
+  /** Exits now, after writing out the access log lines held (_exit() would drop them). */
+  function leave(): never {
+    accessLog?.flush();
+    return _exit(0);
   }
 
   process.on('SIGTERM', stopGracefully);
-  process.on('SIGQUIT', () => _exit(0));
-  if (process.listenerCount('SIGINT') === 0) sigaction(SIGINT, 'ignore');
+  process.on('SIGQUIT', leave);
+  // Always taken, log or not: the master passes SIGUSR1 on to every worker.
+  process.on('SIGUSR1', () => accessLog?.reopen());
+  for (const [name, signo] of IGNORED) if (process.listenerCount(name) === 0) sigaction(signo, 'ignore');
   // The master's death: SIGTERM from the kernel on Linux, a look at the parent pid everywhere.
   if (process.platform === 'linux') setParentDeathSignal(SIGTERM);
   const masterCheck = setInterval(() => {
@@ -132,6 +154,7 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
   }, MASTER_CHECK_MS);
   masterCheck.unref();
   if (getppid() !== masterPid) stopGracefully(); // it died before the death signal was set
-  if (earlySignals.includes('SIGQUIT')) _exit(0);
+  if (earlySignals.includes('SIGQUIT')) leave();
+  if (earlySignals.includes('SIGUSR1')) accessLog?.reopen();
   if (earlySignals.includes('SIGTERM')) stopGracefully();
 }

@@ -5,19 +5,27 @@
 import * as fs from 'node:fs';
 import { POLLOUT, poll } from '../posix';
 
-function writeAllSync(fd: number, text: string): void {
-  const buf = Buffer.from(text);
-  let off = 0;
-  while (off < buf.length) {
+/**
+ * Writes bytes[start, end) to fd synchronously: partial writes continue, EINTR is retried, EAGAIN (a
+ * non-blocking pipe that is full) is waited out with poll(). Returns the error that stopped it
+ * (EPIPE: nobody reads any more; ENOSPC ...), or undefined once everything is written.
+ */
+export function writeFully(fd: number, bytes: Uint8Array, start = 0, end = bytes.length): NodeJS.ErrnoException | undefined {
+  while (start < end) {
     try {
-      off += fs.writeSync(fd, buf, off, buf.length - off);
+      start += fs.writeSync(fd, bytes, start, end - start);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') poll([{ fd, events: POLLOUT }], 1000);
-      else if (code === 'EPIPE') return; // nobody is reading any more
-      else if (code !== 'EINTR') throw err;
+      else if (code !== 'EINTR') return err as NodeJS.ErrnoException;
     }
   }
+  return undefined;
+}
+
+function writeAllSync(fd: number, text: string): void {
+  const err = writeFully(fd, Buffer.from(text));
+  if (err && err.code !== 'EPIPE') throw err; // EPIPE: nobody is reading any more
 }
 
 /** Writes a line to stdout, synchronously. */

@@ -10,9 +10,19 @@ export const DIST = path.join(ROOT, 'dist');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 
 const spawned = new Set<ChildProcess>();
+/** Process groups started by startServer({ group: true }): what is left of them is killed too. */
+const groups = new Set<number>();
 
 /** Kills every process this test file spawned that is still running (use in afterEach/afterAll). */
 export function killAll(): void {
+  for (const pgid of groups) {
+    try {
+      process.kill(-pgid, 'SIGKILL'); // a master's workers, a new master started by USR2 ...
+    } catch {
+      /* the group is empty */
+    }
+  }
+  groups.clear();
   for (const p of spawned) {
     if (p.pid !== undefined && p.exitCode === null && p.signalCode === null) {
       try {
@@ -28,7 +38,10 @@ export function killAll(): void {
 export interface Server {
   proc: ChildProcess;
   pid: number;
+  /** 0 when the first listener is a unix socket. */
   port: number;
+  /** The unix socket of the serving line ("Serving HTTP on unix:PATH ..."), if that is the first listener. */
+  socketPath?: string;
   /** Everything written to stdout so far. */
   stdout(): string;
   stderr(): string;
@@ -51,19 +64,20 @@ export interface StartOptions {
   group?: boolean;
 }
 
-/** Starts `node dist/<entry> ...args` and waits for "Serving HTTP on port N ...". */
+/** Starts `node dist/<entry> ...args` and waits for "Serving HTTP on port N ..." (or "on unix:PATH ..."). */
 export function startServer(entry: string, args: string[] = [], { timeoutMs = 10_000, ulimitNofile, runAs, executable, cwd, env, group = false }: StartOptions = {}): Promise<Server> {
   const argv = [path.resolve(DIST, entry), ...args];
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   const proc =
     executable !== undefined
-      ? spawn(executable, args, { stdio, cwd, env })
+      ? spawn(executable, args, { stdio, cwd, env, detached: group })
       : ulimitNofile !== undefined
         ? spawn('bash', ['-c', `ulimit -n ${ulimitNofile} && exec "$0" "$@"`, process.execPath, ...argv], { stdio })
         : runAs
           ? spawn(runAs[0], [...runAs.slice(1), process.execPath, ...argv], { stdio })
           : spawn(process.execPath, argv, { stdio, cwd, env, detached: group });
   spawned.add(proc);
+  if (group && proc.pid !== undefined) groups.add(proc.pid);
   let out = '';
   let err = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -77,14 +91,15 @@ export function startServer(entry: string, args: string[] = [], { timeoutMs = 10
       reject(new Error(`${entry} did not print its serving line in ${timeoutMs} ms; stdout=${out} stderr=${err}`));
     }, timeoutMs);
     const onData = (): void => {
-      const m = /^Serving HTTP on port (\d+) \.\.\.\n/.exec(out);
+      const m = /^Serving HTTP on (?:port (\d+)|unix:(\S+)) \.\.\.\n/.exec(out);
       if (!m) return;
       clearTimeout(timer);
       proc.stdout!.off('data', onData);
       resolve({
         proc,
         pid: proc.pid!,
-        port: Number(m[1]),
+        port: Number(m[1] ?? 0),
+        socketPath: m[2],
         stdout: () => out,
         stderr: () => err,
         exited,
