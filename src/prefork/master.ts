@@ -33,7 +33,7 @@ import { buildSnapshot, type StatusSnapshot } from './status-snapshot';
 import { listenStatusSocket, type StatusListener } from './status-socket';
 import { notify } from './systemd';
 import { startNewMaster, type Inherited } from './upgrade';
-import { runWorker, type WorkerOptions } from './worker';
+import { ignoreMasterSignals, runWorker, type WorkerOptions } from './worker';
 
 export const EXIT_BOOT_FAILURE = 3;
 /** A worker that exits sooner than this after its fork died at boot. */
@@ -369,6 +369,7 @@ export class Master {
     process.on('SIGTERM', remember);
     process.on('SIGQUIT', remember);
     process.on('SIGUSR1', remember);
+    ignoreMasterSignals();
     this.children.close();
     for (const [sig, listener] of this.listeners) process.removeListener(sig, listener);
     clearInterval(this.keepAlive);

@@ -5,19 +5,18 @@
 //            in flight with Connection: close, then exit 0 (the master SIGKILLs at its deadline)
 //   SIGQUIT  quick: exit now
 //   SIGINT   ignored: a terminal's Ctrl-C reaches the whole process group, and the master decides
-//   SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU  ignored (unless the app listens): the master's signals, which
-//            would otherwise end or stop a worker when sent to the whole group (a terminal hang-up,
-//            `systemctl kill` without --kill-whom=main)
+//   SIGHUP, SIGUSR2, SIGTTIN, SIGTTOU  ignored: the master's signals, which would otherwise end or
+//            stop a worker when sent to the whole group (a terminal hang-up, `systemctl kill`
+//            without --kill-whom=main). An app's own listeners for them still run.
 //   SIGUSR1  reopen the access log (logrotate; the master passes it on); taking it also keeps
 //            Node from starting its inspector on it
 // A worker whose master is gone (its parent pid changed) stops gracefully by itself; one that has
 // served its --max-requests (plus its jitter) too, and the master replaces it. Its scoreboard slot
 // gets a tick from the event loop and the request it is in.
 
-import * as os from 'node:os';
 import { drainConnections, type RequestObserver } from '../gateway';
 import {
-  FdWatcher, SIGTERM, SOCK_CLOEXEC, UV_READABLE, _exit, accept, close, getppid, isErrno, setParentDeathSignal, sigaction,
+  FdWatcher, SIGTERM, SOCK_CLOEXEC, UV_READABLE, _exit, accept, close, getppid, isErrno, setParentDeathSignal,
   type SocketAddress,
 } from '../posix';
 import { ACCEPT_RETRY_DELAY_MS, EXHAUSTION_CODES } from '../server/accept';
@@ -37,8 +36,20 @@ const BALANCE_SLACK = 1;
 const BALANCE_PAUSE_MS = 1;
 /** A worker whose tick is older than this is not counted when balancing (it may be stuck). */
 const BALANCE_FRESH_MS = 1000;
-/** Signals meant for the master that a worker ignores (when the app does not listen for them). */
-const IGNORED = (['SIGINT', 'SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const).map((name) => [name, os.constants.signals[name]] as const);
+/** Signals meant for the master that a worker takes and does nothing with. */
+const MASTER_SIGNALS = ['SIGINT', 'SIGHUP', 'SIGUSR2', 'SIGTTIN', 'SIGTTOU'] as const;
+const ignore = (): void => {};
+
+/**
+ * In a worker just forked, before the master's own listeners are removed: a listener that does
+ * nothing for each of the master's signals. Taken over while the master's handler is still in place,
+ * there is no instant at which one of them, sent to the whole group, would find the default action
+ * (end the process, or stop it). A listener rather than SIG_IGN: libuv resets a signal to its
+ * default when its last listener goes, and an app's own listeners keep working.
+ */
+export function ignoreMasterSignals(): void {
+  for (const name of MASTER_SIGNALS) process.on(name, ignore);
+}
 /** How often a worker checks that its master is still there (where no death signal exists). */
 const MASTER_CHECK_MS = 500;
 
@@ -146,7 +157,6 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
   process.on('SIGQUIT', leave);
   // Always taken, log or not: the master passes SIGUSR1 on to every worker.
   process.on('SIGUSR1', () => accessLog?.reopen());
-  for (const [name, signo] of IGNORED) if (process.listenerCount(name) === 0) sigaction(signo, 'ignore');
   // The master's death: SIGTERM from the kernel on Linux, a look at the parent pid everywhere.
   if (process.platform === 'linux') setParentDeathSignal(SIGTERM);
   const masterCheck = setInterval(() => {
