@@ -20,7 +20,8 @@
 //     faults (cminflt delta / requests); the parent's own CPU and faults per request the same way;
 //  5. stop it (SIGTERM, then SIGKILL by PID).
 // --variant adds concurrent-final with extra environment variables (an A/B of a change that an
-// environment switch turns off, in the same run): e.g. --variant no-trim:FORKSERVE_FORK_TRIM=0.
+// environment switch turns off, in the same run): e.g. --variant no-trim:FORKSERVE_FORK_TRIM=0;
+// NODE_ARGS=... (space-separated) is not an environment variable but node's own arguments.
 // After the rounds: bench/fork-heap.js --json (parent-side fork() latency of a fresh and a 100 MB
 // parent, and Python's os.fork() at the same RSS).
 // Output: a Markdown table on stdout, bench/results/fork-floor-<date>.{json,md} (unless --no-write).
@@ -157,7 +158,9 @@ async function main() {
     ...opt.variant.map((v) => {
       const [name, envs = ''] = v.split(/:(.*)/s);
       const env = Object.fromEntries(envs.split(',').filter(Boolean).map((kv) => kv.split(/=(.*)/s).slice(0, 2)));
-      return { id: `cf-${name}`, name: `concurrent-final, hello app, ${envs}`, cmd: NODE, args: [cf, ...LOOP], env };
+      const nodeArgs = env.NODE_ARGS ? env.NODE_ARGS.split(' ').filter(Boolean) : [];
+      delete env.NODE_ARGS;
+      return { id: `cf-${name}`, name: `concurrent-final, hello app, ${envs}`, cmd: NODE, args: [...nodeArgs, cf, ...LOOP], env };
     }),
     { id: 'py-tutorial', name: 'Python tutorial 3g (canned)', cmd: 'python3', args: [path.join(__dirname, 'python', 'tutorial_fork_server.py'), '0'], env: {} },
     { id: 'c-floor', name: 'C fork per connection (bench/c/fork_hello.c, cc -O2)', cmd: null, args: ['0'], env: {} },

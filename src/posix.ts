@@ -494,7 +494,8 @@ type RawHandle = { close?: () => void; readStop?: () => void } | null | undefine
  * never reads output or messages meant for the parent. No JS event is emitted for any of it; a
  * write to such a pipe from the child fails. The parent's own copies are untouched.
  */
-function detachParentsChildProcesses(): void {
+function detachParentsChildProcesses(rehearse = false): void {
+  if (rehearse) return;
   for (const child of parentsChildProcesses) {
     const raw = child as unknown as Record<string | symbol, RawHandle>;
     const pipes: RawHandle[] = (child.stdio ?? []).map((s) => (s as unknown as { _handle?: RawHandle } | null)?._handle);
@@ -513,7 +514,10 @@ function detachParentsChildProcesses(): void {
   parentsChildProcesses.clear();
 }
 
-function initChild(): void {
+function initChild(rehearse = false): void {
+  // The rehearsal (prepareFork) only compiles this function and those it calls in the parent,
+  // so that no child has to (see rehearseChildStart).
+  if (rehearse) return;
   inChild = true;
   Object.defineProperty(process, 'pid', { value: native.getpid(), configurable: true, enumerable: true, writable: false });
   for (const w of [...watchers]) w.close();
@@ -574,9 +578,49 @@ function warmChildInit(): void {
   void process.stdout;
   void process.stderr;
   for (let i = 0; i < 8; i++) drainEntropyCaches();
+  rehearseChildStart();
 }
 
-function reseedRandomness(): void {
+const noop = (): void => {};
+
+/**
+ * V8 compiles a function the first time it runs. A function that only children run was compiled
+ * again in every child, cold (issue 17: a third of a hello child's CPU was V8's parser and bytecode
+ * compiler, plus the page faults of touching that code and of writing the new bytecode). Run here,
+ * in the parent, what every child runs at its start: for real where it has no effect on the
+ * parent, as a compile-only call (`rehearse`, returning at once) where it has.
+ */
+function rehearseChildStart(): void {
+  initChild(true);
+  detachParentsChildProcesses(true);
+  reseedRandomness(true);
+  // What initChild() runs for real: watcher close, listener queries, the stdio handles' setBlocking.
+  const [r, w] = native.pipe();
+  try {
+    new FdWatcher(r, noop).close();
+  } finally {
+    native.close(r);
+    native.close(w);
+  }
+  process.listeners('uncaughtException').includes(noop);
+  process.listenerCount('forkserve-rehearsal');
+  process.removeListener('forkserve-rehearsal', noop);
+  Object.defineProperty({}, 'pid', { value: 0, configurable: true, enumerable: true, writable: false });
+  // The first microtask and promise jobs of a child (queueMicrotask builds an AsyncResource).
+  queueMicrotask(noop);
+  Promise.resolve()
+    .then(noop)
+    .then(noop, noop);
+  // sigaction()'s JS side (a child ignores SIGINT): signal 0 fails with EINVAL, changing nothing.
+  try {
+    sigaction(0, 'ignore');
+  } catch {
+    /* EINVAL */
+  }
+}
+
+function reseedRandomness(rehearse = false): void {
+  if (rehearse) return;
   mathIndex = MATH_POOL;
   Math.random = childMathRandom;
   drainEntropyCaches();

@@ -24,21 +24,28 @@ export function sleepMs(ms: number): void {
  * child closes the client and leaves through _exit() when the handler's promise settles. The
  * caller must return to the event loop without doing the parent's work.
  */
-export function runChildAsync({ listenFd, clientFd, handle, sleepMs: pause = 0 }: Omit<ChildOptions, 'handle' | 'banner'> & { handle: (fd: number) => void | Promise<void> }): void {
-  const leave = (code: number): never => {
+export function runChildAsync(
+  { listenFd, clientFd, handle, sleepMs: pause = 0 }: Omit<ChildOptions, 'handle' | 'banner'> & { handle: (fd: number) => void | Promise<void> },
+  rehearse = false,
+): void {
+  // rehearse: the parent runs all of this once at start (clientFd a descriptor of its own, closed
+  // here; handle a no-op), without closing listenFd or leaving, so that children inherit it compiled.
+  const leave = (code: number): void => {
     sleepMs(pause);
     try {
       close(clientFd);
     } catch {
       /* the handler closed it */
     }
-    return _exit(code);
+    if (!rehearse) _exit(code);
   };
-  try {
-    close(listenFd);
-  } catch (err) {
-    warn(`child ${getpid()}: ${(err as Error).message}`);
-    leave(1);
+  if (!rehearse) {
+    try {
+      close(listenFd);
+    } catch (err) {
+      warn(`child ${getpid()}: ${(err as Error).message}`);
+      leave(1);
+    }
   }
   // A microtask: the fork() call that made this child unwinds first (the accept loop sees the flag).
   queueMicrotask(() => {

@@ -19,13 +19,13 @@
 // timeout, then SIGKILLs what is left; a second TERM/INT does that at once.
 
 import {
-  FdWatcher, MSG_DONTWAIT, MSG_PEEK, POLLIN, SHUT_WR, SIGINT, SIGKILL, SOCK_CLOEXEC, UV_READABLE, accept, close, fork, isErrno, kill, pipe, poll,
+  AF_INET, FdWatcher, MSG_DONTWAIT, SOCK_STREAM, connect, socket, MSG_PEEK, POLLIN, SHUT_WR, SIGINT, SIGKILL, SOCK_CLOEXEC, UV_READABLE, accept, close, fork, isErrno, kill, pipe, poll,
   prepareFork, recv, sendall, setCloseOnExec, sigaction, withForkBarrier,
   setNonBlocking, shutdown, type SocketAddress,
 } from '../posix';
 import { EXHAUSTION_CODES, ACCEPT_RETRY_DELAY_MS } from './accept';
 import { runChildAsync } from './child';
-import type { Listener } from './listener';
+import { createListener, type Listener } from './listener';
 import { plural, say, warn } from './log';
 import { OwnChildren } from './own-children';
 import { describeExit, isCleanExit, type ChildExit } from './reaper';
@@ -106,6 +106,12 @@ export interface EventedForkingOptions {
   maxChildren?: number;
   /** A connection that sends nothing this long is answered `response` and closed by the parent. */
   firstByte?: { timeoutMs: number; response: Buffer };
+  /**
+   * A request (with Connection: close) that the parent serves through `handle` once at start, on a
+   * private loopback connection, so that children inherit the handler's code compiled. Only for a
+   * handler that finishes synchronously and whose requests have no effect but their answer.
+   */
+  rehearsal?: Buffer;
   /** Called once the server has stopped and every child is reaped. */
   onStopped?: (summary: StopSummary) => void;
 }
@@ -156,6 +162,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   setCloseOnExec(stopFd, true);
   setCloseOnExec(stopWriteFd, true);
   prepareFork();
+  rehearse();
 
   function childOnExit(e: ChildExit): void {
     if (!isCleanExit(e)) warn(`Child ${e.pid} ${describeExit(e)}`);
@@ -181,6 +188,18 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
       return;
     }
     if (pid === 0) {
+      becomeChild(client);
+      return;
+    }
+    served++;
+    children.add(pid);
+    close(client.fd);
+  }
+
+  /** The child's side of spawnWorker. rehearse: compile it in the parent only (see rehearse()). */
+  function becomeChild(client: Client, rehearse = false): void {
+    if (rehearse) return;
+    {
       inChild = true;
       children.close();
       close(stopWriteFd);
@@ -198,11 +217,44 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
       // handles SIGINT itself).
       if (process.listenerCount('SIGINT') === 0) sigaction(SIGINT, 'ignore');
       runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (fd) => handle(fd, client, stopFd), sleepMs: childSleepMs });
-      return;
     }
-    served++;
-    children.add(pid);
-    close(client.fd);
+  }
+
+  /**
+   * Runs what every child runs, once, here in the parent before the first fork, so that children
+   * inherit it compiled (V8 compiles a function when it first runs: issue 17 measured a third of a
+   * hello child's CPU in V8's parser and compiler). The child's own start is only compiled; the
+   * child runner runs for real on a descriptor of ours; with options.rehearsal, `handle` serves
+   * that request on a private loopback connection (a handler that finishes synchronously only).
+   */
+  function rehearse(): void {
+    becomeChild({ fd: -1, address: '', port: 0, family: 'IPv4' } as unknown as Client, true);
+    const [r, w] = pipe();
+    close(w);
+    runChildAsync({ listenFd: -1, clientFd: r, handle: () => {}, sleepMs: 0 }, true);
+    if (options.rehearsal) rehearseHandler(options.rehearsal);
+  }
+
+  function rehearseHandler(request: Buffer): void {
+    const own = createListener({ host: '127.0.0.1', port: 0, backlog: 1 });
+    let client = -1;
+    let conn: Client | undefined;
+    try {
+      client = socket(AF_INET, SOCK_STREAM, 0);
+      connect(client, '127.0.0.1', own.port);
+      sendall(client, request);
+      shutdown(client, SHUT_WR);
+      const accepted = accept(own.fd, SOCK_CLOEXEC);
+      conn = accepted;
+      const result = handle(accepted.fd, accepted, stopFd);
+      if (result && typeof (result as Promise<void>).then === 'function') {
+        throw new Error('rehearsal: the handler did not finish synchronously');
+      }
+    } finally {
+      if (conn) close(conn.fd);
+      if (client >= 0) close(client);
+      close(own.fd);
+    }
   }
 
   function listenerOnReadable(status: number): void {
