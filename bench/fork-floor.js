@@ -21,7 +21,9 @@
 //  5. stop it (SIGTERM, then SIGKILL by PID).
 // --variant adds concurrent-final with extra environment variables (an A/B of a change that an
 // environment switch turns off, in the same run): e.g. --variant no-trim:FORKSERVE_FORK_TRIM=0;
-// NODE_ARGS=... (space-separated) is not an environment variable but node's own arguments.
+// NODE_ARGS=... (space-separated) is not an environment variable but node's own arguments, and
+// SCRIPT=<path> runs another build of concurrent-final (an A/B of two builds: a copy of dist/ next
+// to a build/Release/forkserve.node, e.g. SCRIPT=/tmp/old/dist/concurrent-final.js).
 // After the rounds: bench/fork-heap.js --json (parent-side fork() latency of a fresh and a 100 MB
 // parent, and Python's os.fork() at the same RSS).
 // Output: a Markdown table on stdout, bench/results/fork-floor-<date>.{json,md} (unless --no-write).
@@ -159,8 +161,10 @@ async function main() {
       const [name, envs = ''] = v.split(/:(.*)/s);
       const env = Object.fromEntries(envs.split(',').filter(Boolean).map((kv) => kv.split(/=(.*)/s).slice(0, 2)));
       const nodeArgs = env.NODE_ARGS ? env.NODE_ARGS.split(' ').filter(Boolean) : [];
+      const script = env.SCRIPT ? path.resolve(env.SCRIPT) : cf;
       delete env.NODE_ARGS;
-      return { id: `cf-${name}`, name: `concurrent-final, hello app, ${envs}`, cmd: NODE, args: [...nodeArgs, cf, ...LOOP], env };
+      delete env.SCRIPT;
+      return { id: `cf-${name}`, name: `concurrent-final, hello app, ${envs}`, cmd: NODE, args: [...nodeArgs, script, ...LOOP], env };
     }),
     { id: 'py-tutorial', name: 'Python tutorial 3g (canned)', cmd: 'python3', args: [path.join(__dirname, 'python', 'tutorial_fork_server.py'), '0'], env: {} },
     { id: 'c-floor', name: 'C fork per connection (bench/c/fork_hello.c, cc -O2)', cmd: null, args: ['0'], env: {} },

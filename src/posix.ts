@@ -492,10 +492,10 @@ type RawHandle = { close?: () => void; readStop?: () => void } | null | undefine
  * process handles means libuv here neither waits for them nor fires their 'exit' (nor keeps the
  * loop alive for them), and closing our copies of their stdio and IPC pipes means this process
  * never reads output or messages meant for the parent. No JS event is emitted for any of it; a
- * write to such a pipe from the child fails. The parent's own copies are untouched.
+ * write to such a pipe from the child fails. The parent's own copies are untouched. (Parenthesised:
+ * compiled at load time, see initChild.)
  */
-function detachParentsChildProcesses(rehearse = false): void {
-  if (rehearse) return;
+const detachParentsChildProcesses = (function detachParentsChildProcesses(): void {
   for (const child of parentsChildProcesses) {
     const raw = child as unknown as Record<string | symbol, RawHandle>;
     const pipes: RawHandle[] = (child.stdio ?? []).map((s) => (s as unknown as { _handle?: RawHandle } | null)?._handle);
@@ -512,12 +512,13 @@ function detachParentsChildProcesses(rehearse = false): void {
     raw._handle = null;
   }
   parentsChildProcesses.clear();
-}
+});
 
-function initChild(rehearse = false): void {
-  // The rehearsal (prepareFork) only compiles this function and those it calls in the parent,
-  // so that no child has to (see rehearseChildStart).
-  if (rehearse) return;
+// Parenthesised, like the other functions only a child runs: V8 compiles a function expression in
+// parentheses together with the code around it (its heuristic for functions that are called at
+// once) instead of at its first call. That happens here, in the parent, at load time, and every
+// child inherits the bytecode; otherwise each child compiled them again, cold (issue 17).
+const initChild = (function initChild(): void {
   inChild = true;
   Object.defineProperty(process, 'pid', { value: native.getpid(), configurable: true, enumerable: true, writable: false });
   for (const w of [...watchers]) w.close();
@@ -533,7 +534,7 @@ function initChild(rehearse = false): void {
     (stream as unknown as { _handle?: { setBlocking?: (on: boolean) => void } })._handle?.setBlocking?.(true);
   }
   reseedRandomness();
-}
+});
 
 // ---------------------------------------------------------------------------------------------
 // Fresh randomness in every child
@@ -582,19 +583,19 @@ function warmChildInit(): void {
 }
 
 const noop = (): void => {};
+const REHEARSAL_EVENT: string = 'forkserve-rehearsal';
 
 /**
- * V8 compiles a function the first time it runs. A function that only children run was compiled
- * again in every child, cold (issue 17: a third of a hello child's CPU was V8's parser and bytecode
- * compiler, plus the page faults of touching that code and of writing the new bytecode). Run here,
- * in the parent, what every child runs at its start: for real where it has no effect on the
- * parent, as a compile-only call (`rehearse`, returning at once) where it has.
+ * What every child runs at its start that can run in the parent without effect, run here once so
+ * that children inherit it compiled (issue 17: a third of a hello child's CPU was V8 compiling code
+ * that only children ran): closing a watcher (on a pipe of our own), the EventEmitter queries and
+ * removals of initChild and of the servers' child side (on an event nobody uses; measured: without
+ * them a child took 0.2 ms more CPU and 30 more page faults), queueMicrotask (which builds an
+ * AsyncResource the first time) and promise jobs, sigaction()'s JS side (signal 0 fails with
+ * EINVAL before anything changes). The child-only functions themselves are compiled at load time
+ * (see initChild).
  */
 function rehearseChildStart(): void {
-  initChild(true);
-  detachParentsChildProcesses(true);
-  reseedRandomness(true);
-  // What initChild() runs for real: watcher close, listener queries, the stdio handles' setBlocking.
   const [r, w] = native.pipe();
   try {
     new FdWatcher(r, noop).close();
@@ -603,15 +604,10 @@ function rehearseChildStart(): void {
     native.close(w);
   }
   process.listeners('uncaughtException').includes(noop);
-  process.listenerCount('forkserve-rehearsal');
-  process.removeListener('forkserve-rehearsal', noop);
-  Object.defineProperty({}, 'pid', { value: 0, configurable: true, enumerable: true, writable: false });
-  // The first microtask and promise jobs of a child (queueMicrotask builds an AsyncResource).
+  process.listenerCount(REHEARSAL_EVENT);
+  process.removeListener(REHEARSAL_EVENT, noop);
   queueMicrotask(noop);
-  Promise.resolve()
-    .then(noop)
-    .then(noop, noop);
-  // sigaction()'s JS side (a child ignores SIGINT): signal 0 fails with EINVAL, changing nothing.
+  Promise.resolve().then(noop).then(noop, noop);
   try {
     sigaction(0, 'ignore');
   } catch {
@@ -619,9 +615,9 @@ function rehearseChildStart(): void {
   }
 }
 
-function reseedRandomness(rehearse = false): void {
-  if (rehearse) return;
+// Parenthesised: compiled at load time (see initChild).
+const reseedRandomness = (function reseedRandomness(): void {
   mathIndex = MATH_POOL;
   Math.random = childMathRandom;
   drainEntropyCaches();
-}
+});

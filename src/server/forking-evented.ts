@@ -19,12 +19,12 @@
 // timeout, then SIGKILLs what is left; a second TERM/INT does that at once.
 
 import {
-  AF_INET, FdWatcher, MSG_DONTWAIT, SOCK_STREAM, connect, socket, MSG_PEEK, POLLIN, SHUT_WR, SIGINT, SIGKILL, SOCK_CLOEXEC, UV_READABLE, accept, close, fork, isErrno, kill, pipe, poll,
-  prepareFork, recv, sendall, setCloseOnExec, sigaction, withForkBarrier,
+  AF_INET, FdWatcher, MSG_DONTWAIT, MSG_PEEK, POLLIN, PosixError, SHUT_WR, SIGINT, SIGKILL, SOCK_CLOEXEC, SOCK_STREAM, UV_READABLE, accept, close, connect,
+  fork, isErrno, kill, pipe, poll, prepareFork, recv, sendall, setCloseOnExec, sigaction, socket, withForkBarrier,
   setNonBlocking, shutdown, type SocketAddress,
 } from '../posix';
 import { EXHAUSTION_CODES, ACCEPT_RETRY_DELAY_MS } from './accept';
-import { runChildAsync } from './child';
+import { runChildAsync, serveFromMicrotask } from './child';
 import { createListener, type Listener } from './listener';
 import { plural, say, warn } from './log';
 import { OwnChildren } from './own-children';
@@ -196,62 +196,66 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     close(client.fd);
   }
 
-  /** The child's side of spawnWorker. rehearse: compile it in the parent only (see rehearse()). */
-  function becomeChild(client: Client, rehearse = false): void {
-    if (rehearse) return;
-    {
-      inChild = true;
-      children.close();
-      close(stopWriteFd);
-      // The parent's other connections are not ours (their watchers are closed by fork()).
-      for (const held of waiting.values()) {
-        clearTimeout(held.timer);
-        close(held.client.fd);
-      }
-      waiting.clear();
-      for (const other of ready.splice(0)) close(other.fd);
-      if (atCap) clearInterval(atCap);
-      process.removeListener('SIGTERM', handleTerm);
-      process.removeListener('SIGINT', handleTerm);
-      // The terminal's Ctrl-C reaches this child too: the parent says when to stop (unless the app
-      // handles SIGINT itself).
-      if (process.listenerCount('SIGINT') === 0) sigaction(SIGINT, 'ignore');
-      runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (fd) => handle(fd, client, stopFd), sleepMs: childSleepMs });
+  /**
+   * The child's side of spawnWorker. (Parenthesised: V8 compiles it with serveForkingEvented, in
+   * the parent, instead of in every child: see initChild in posix.ts.)
+   */
+  const becomeChild = (function becomeChild(client: Client): void {
+    inChild = true;
+    children.close();
+    close(stopWriteFd);
+    // The parent's other connections are not ours (their watchers are closed by fork()).
+    for (const held of waiting.values()) {
+      clearTimeout(held.timer);
+      close(held.client.fd);
     }
-  }
+    waiting.clear();
+    for (const other of ready.splice(0)) close(other.fd);
+    if (atCap) clearInterval(atCap);
+    process.removeListener('SIGTERM', handleTerm);
+    process.removeListener('SIGINT', handleTerm);
+    // The terminal's Ctrl-C reaches this child too: the parent says when to stop (unless the app
+    // handles SIGINT itself).
+    if (process.listenerCount('SIGINT') === 0) sigaction(SIGINT, 'ignore');
+    runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (fd) => handle(fd, client, stopFd), sleepMs: childSleepMs });
+  });
 
   /**
-   * Runs what every child runs, once, here in the parent before the first fork, so that children
-   * inherit it compiled (V8 compiles a function when it first runs: issue 17 measured a third of a
-   * hello child's CPU in V8's parser and compiler). The child's own start is only compiled; the
-   * child runner runs for real on a descriptor of ours; with options.rehearsal, `handle` serves
-   * that request on a private loopback connection (a handler that finishes synchronously only).
+   * Runs here, once, before the first fork, what every child runs that can run in the parent
+   * without effect, so that children inherit it compiled (V8 compiles a function when it first
+   * runs; issue 17 measured a third of a hello child's CPU in V8's parser and compiler): the
+   * child runner's microtask and promise path, and with options.rehearsal `handle` itself.
    */
   function rehearse(): void {
-    becomeChild({ fd: -1, address: '', port: 0, family: 'IPv4' } as unknown as Client, true);
-    const [r, w] = pipe();
-    close(w);
-    runChildAsync({ listenFd: -1, clientFd: r, handle: () => {}, sleepMs: 0 }, true);
+    serveFromMicrotask(-1, () => {}, () => {});
     if (options.rehearsal) rehearseHandler(options.rehearsal);
   }
 
+  /**
+   * `handle` serves `request` here, on a private loopback connection. Without one (no IPv4
+   * loopback), children simply compile the handler themselves.
+   */
   function rehearseHandler(request: Buffer): void {
-    const own = createListener({ host: '127.0.0.1', port: 0, backlog: 1 });
+    let own: Listener;
+    try {
+      own = createListener({ host: '127.0.0.1', port: 0, backlog: 1 });
+    } catch (err) {
+      if (err instanceof PosixError) return;
+      throw err;
+    }
     let client = -1;
-    let conn: Client | undefined;
+    let served: Client | undefined;
     try {
       client = socket(AF_INET, SOCK_STREAM, 0);
       connect(client, '127.0.0.1', own.port);
       sendall(client, request);
       shutdown(client, SHUT_WR);
-      const accepted = accept(own.fd, SOCK_CLOEXEC);
-      conn = accepted;
-      const result = handle(accepted.fd, accepted, stopFd);
-      if (result && typeof (result as Promise<void>).then === 'function') {
-        throw new Error('rehearsal: the handler did not finish synchronously');
-      }
+      served = accept(own.fd, SOCK_CLOEXEC);
+      if (handle(served.fd, served, stopFd) instanceof Promise) throw new Error('rehearsal: the handler must finish synchronously');
+    } catch (err) {
+      if (!(err instanceof PosixError)) throw err;
     } finally {
-      if (conn) close(conn.fd);
+      if (served) close(served.fd);
       if (client >= 0) close(client);
       close(own.fd);
     }
