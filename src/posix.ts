@@ -415,8 +415,13 @@ export function prepareFork(): void {
   }
 }
 
+const finishMarking = process.env.FORKSERVE_FINISH_MARKING !== '0';
+
 function ensureForkable(): void {
   prepareFork();
+  // A child forked while V8 marks incrementally would finish the parent's mark-compact itself
+  // (native/fork.cc, finishMarking): finish it here once, under FORKSERVE_FINISH_MARKING!=0.
+  if (finishMarking) native.finishMarking(typeof (globalThis as { gc?: unknown }).gc === 'function');
   if (sigchldHandler && native.sigaction(SIGCHLD, -1).disposition !== 'handler') {
     throw sigchldError(
       'fork: our SIGCHLD handler was replaced (child_process must not be used in a forking server)',
