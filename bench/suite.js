@@ -180,6 +180,11 @@ const SERVERS = [
     about: 'socketserver.ForkingMixIn, HTTP/1.0, Content-Length',
   },
   {
+    id: 'c-floor', name: 'C fork per connection (the floor)', kind: 'fork', needs: ['cc'], build: buildCFloor,
+    cmd: null, args: () => ['0'], path: '/', tool2: true, probe: 'idle', ttfb: true,
+    about: 'bench/c/fork_hello.c, compiled with cc -O2 into a temporary directory: accept, fork, read, write, _exit; SIGCHLD + waitpid loop (HTTP/1.1, Content-Length, Connection: close)',
+  },
+  {
     id: 'gunicorn', name: 'gunicorn, 2 sync workers', kind: 'prefork', workers: 2, needs: ['gunicorn'], freePort: true,
     cmd: 'gunicorn',
     args: (ctx) => ['-c', path.join(__dirname, 'python', 'gunicorn_conf.py'), '--chdir', path.join(__dirname, 'python'), '-w', '2', '-k', 'sync',
@@ -188,6 +193,16 @@ const SERVERS = [
     about: 'pre-fork WSGI, 2 sync workers, bench/python/hello_wsgi.py (apt-get install -y gunicorn)',
   },
 ];
+
+/** Compiles bench/c/fork_hello.c (the C floor) into a temporary directory, removed at exit; returns the binary. */
+async function buildCFloor() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkserve-c-floor-'));
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  const bin = path.join(dir, 'fork_hello');
+  const r = await P.run('cc', ['-O2', '-o', bin, path.join(__dirname, 'c', 'fork_hello.c')], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(`cc -O2 bench/c/fork_hello.c failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  return bin;
+}
 
 if (opt.list) {
   for (const s of SERVERS) process.stdout.write(`${s.id.padEnd(13)} ${s.name}: ${s.about}\n`);
@@ -712,6 +727,15 @@ async function main() {
       note(`${spec.id} skipped: ${why}`);
       skipped.push({ spec, why });
       continue;
+    }
+    if (spec.build) {
+      try {
+        spec.cmd = await spec.build();
+      } catch (err) {
+        note(`${spec.id} skipped: ${err.message}`);
+        skipped.push({ spec, why: err.message });
+        continue;
+      }
     }
     selected.push(spec);
   }

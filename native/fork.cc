@@ -696,6 +696,8 @@ static void InitChild(Napi::Env env) {
 // ---------------------------------------------------------------------------------------------
 // JS surface
 
+static bool g_marking = false;          // V8 is marking incrementally (see finishMarking)
+static uint32_t g_markingFinished = 0;  // mark-compacts finished by finishMarking
 static double g_lastBarrierUs = 0, g_lastMadviseUs = 0, g_lastForkUs = 0;
 
 static double NowUs() {
@@ -833,6 +835,7 @@ static Napi::Value ForkInfo(const Napi::CallbackInfo& info) {
   o.Set("lastForkUs", Napi::Number::New(env, g_lastForkUs));
   o.Set("childWorkersMax", Napi::Number::New(env, g_childWorkers));
   o.Set("childPoolActive", Napi::Boolean::New(env, g_poolActive));
+  o.Set("markingFinished", Napi::Number::New(env, g_markingFinished));
   if (g_poolActive) {
     pthread_mutex_lock(&g_pool.mu);
     o.Set("childPoolThreads", Napi::Number::New(env, g_pool.threads));
@@ -892,6 +895,32 @@ static Napi::Value SettleHeap(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// finishMarking(gcExposed) -> whether a mark-compact was finished here. V8 marks incrementally
+// (its memory reducer starts marking some seconds after start and after bursts; allocation starts
+// it too) and a child forked meanwhile inherits the half-done marking: every such child finished
+// the parent's mark-compact itself, marking and compacting the whole inherited heap (measured on
+// a hello server: 32 of 2,200 children, each a "Mark-Compact (reduce) ... finalize incremental
+// marking" of 60-160 ms, in every ab run that crossed the reducer's start 8 s in). The parent
+// finishes it once instead, before forking. V8 reports the start of incremental marking to GC
+// prologue callbacks (kGCTypeIncrementalMarking) and the end of the mark-compact to epilogue
+// callbacks; the only public way to finish it now is the testing GC (see settleHeap).
+
+static void MarkingOnStart(v8::Isolate*, v8::GCType, v8::GCCallbackFlags) { g_marking = true; }
+static void MarkingOnEnd(v8::Isolate*, v8::GCType, v8::GCCallbackFlags) { g_marking = false; }
+
+static Napi::Value FinishMarking(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (!g_marking || isolate == nullptr || g_inChild) return Napi::Boolean::New(env, false);
+  bool exposed = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value();
+  if (!exposed) v8::V8::SetFlagsFromString("--expose-gc");
+  isolate->RequestGarbageCollectionForTesting(v8::Isolate::kFullGarbageCollection);
+  if (!exposed) v8::V8::SetFlagsFromString("--no-expose-gc");
+  g_marking = false;
+  g_markingFinished++;
+  return Napi::Boolean::New(env, true);
+}
+
 static Napi::Value SetLoopDryCallback(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsFunction()) return ThrowType(info.Env(), "callback must be a function");
   GetData(info.Env())->onLoopDry = Napi::Persistent(info[0].As<Napi::Function>());
@@ -911,6 +940,10 @@ void InitFork(Napi::Env env, Napi::Object exports) {
     g_platformThreads = g_platform->NumberOfWorkerThreads();
     g_v8Workers = std::max(0, g_platformThreads - 1);
   }
+  if (isolate != nullptr) {
+    isolate->AddGCPrologueCallback(MarkingOnStart, v8::kGCTypeIncrementalMarking);
+    isolate->AddGCEpilogueCallback(MarkingOnEnd, v8::kGCTypeMarkSweepCompact);
+  }
   g_threadpoolThreads = ThreadpoolSize();
   g_childWorkers = std::max(1, g_v8Workers);  // what a spawned Node would have; posix.ts may change it
   g_slotsOk = PlatformSlots::Impl<PlatformSlots>(0);
@@ -929,6 +962,7 @@ void InitFork(Napi::Env env, Napi::Object exports) {
   exports.Set("setLoopDryCallback", Napi::Function::New(env, SetLoopDryCallback, "setLoopDryCallback"));
   exports.Set("setChildWorkers", Napi::Function::New(env, SetChildWorkers, "setChildWorkers"));
   exports.Set("settleHeap", Napi::Function::New(env, SettleHeap, "settleHeap"));
+  exports.Set("finishMarking", Napi::Function::New(env, FinishMarking, "finishMarking"));
 }
 
 }  // namespace forkserve

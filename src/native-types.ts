@@ -34,6 +34,7 @@ export interface NativeForkInfo {
   childWorkersMax: number;
   /** In a child: the platform's worker-thread tasks run on the child's own pool. */
   childPoolActive: boolean;
+  markingFinished: number;
   childPoolThreads?: number;
   childPoolPosted?: number;
   childPoolRan?: number;
@@ -108,6 +109,7 @@ export interface NativeAddon {
   fork(): number;
   setChildWorkers(n: number): void;
   settleHeap(gcExposed: boolean): void;
+  finishMarking(gcExposed: boolean): boolean;
   forkSelfCheck(timeoutMs: number, probeMs: number): NativeSelfCheck;
   forkInfo(): NativeForkInfo;
   forkHold(): void;

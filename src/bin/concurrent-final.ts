@@ -88,6 +88,8 @@ runMain(async () => {
   serveForkingEvented({
     listener,
     handle,
+    // The hello app's path, served once by the parent so that children inherit it compiled.
+    rehearsal: !app && !values.canned ? Buffer.from('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', 'latin1') : undefined,
     childSleepMs: sleepSeconds * 1000,
     gracefulTimeoutMs: graceSeconds * 1000,
     maxChildren,

@@ -22,9 +22,15 @@ export function sleepMs(ms: number): void {
 /**
  * runChild for a handler that finishes later (an app on the event loop): returns at once; the
  * child closes the client and leaves through _exit() when the handler's promise settles. The
- * caller must return to the event loop without doing the parent's work.
+ * caller must return to the event loop without doing the parent's work. (Parenthesised: compiled
+ * at load time, in the parent, as the other child-only functions: see initChild in posix.ts.)
  */
-export function runChildAsync({ listenFd, clientFd, handle, sleepMs: pause = 0 }: Omit<ChildOptions, 'handle' | 'banner'> & { handle: (fd: number) => void | Promise<void> }): void {
+export const runChildAsync = (function runChildAsync({
+  listenFd,
+  clientFd,
+  handle,
+  sleepMs: pause = 0,
+}: Omit<ChildOptions, 'handle' | 'banner'> & { handle: (fd: number) => void | Promise<void> }): void {
   const leave = (code: number): never => {
     sleepMs(pause);
     try {
@@ -40,15 +46,24 @@ export function runChildAsync({ listenFd, clientFd, handle, sleepMs: pause = 0 }
     warn(`child ${getpid()}: ${(err as Error).message}`);
     leave(1);
   }
-  // A microtask: the fork() call that made this child unwinds first (the accept loop sees the flag).
+  serveFromMicrotask(clientFd, handle, leave);
+});
+
+/**
+ * Calls handle(fd) from a microtask, so that the fork() call that made this child unwinds first
+ * (the accept loop sees the flag), then done(0) once it settles, or done(1) after reporting its
+ * failure. A forking parent also runs it once, with a handler that does nothing, before its first
+ * fork: children inherit this code and Node's microtask and promise jobs compiled (issue 17).
+ */
+export function serveFromMicrotask(fd: number, handle: (fd: number) => void | Promise<void>, done: (code: number) => void): void {
   queueMicrotask(() => {
     Promise.resolve()
-      .then(() => handle(clientFd))
+      .then(() => handle(fd))
       .then(
-        () => leave(0),
+        () => done(0),
         (err: unknown) => {
           warn(`child ${getpid()}: ${(err as Error)?.message ?? String(err)}`);
-          leave(1);
+          done(1);
         },
       );
   });

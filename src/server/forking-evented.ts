@@ -19,13 +19,13 @@
 // timeout, then SIGKILLs what is left; a second TERM/INT does that at once.
 
 import {
-  FdWatcher, MSG_DONTWAIT, MSG_PEEK, POLLIN, SHUT_WR, SIGINT, SIGKILL, SOCK_CLOEXEC, UV_READABLE, accept, close, fork, isErrno, kill, pipe, poll,
-  prepareFork, recv, sendall, setCloseOnExec, sigaction, withForkBarrier,
+  AF_INET, FdWatcher, MSG_DONTWAIT, MSG_PEEK, POLLIN, PosixError, SHUT_WR, SIGINT, SIGKILL, SOCK_CLOEXEC, SOCK_STREAM, UV_READABLE, accept, close, connect,
+  fork, isErrno, kill, pipe, poll, prepareFork, recv, sendall, setCloseOnExec, sigaction, socket, withForkBarrier,
   setNonBlocking, shutdown, type SocketAddress,
 } from '../posix';
 import { EXHAUSTION_CODES, ACCEPT_RETRY_DELAY_MS } from './accept';
-import { runChildAsync } from './child';
-import type { Listener } from './listener';
+import { runChildAsync, serveFromMicrotask } from './child';
+import { createListener, type Listener } from './listener';
 import { plural, say, warn } from './log';
 import { OwnChildren } from './own-children';
 import { describeExit, isCleanExit, type ChildExit } from './reaper';
@@ -106,6 +106,12 @@ export interface EventedForkingOptions {
   maxChildren?: number;
   /** A connection that sends nothing this long is answered `response` and closed by the parent. */
   firstByte?: { timeoutMs: number; response: Buffer };
+  /**
+   * A request (with Connection: close) that the parent serves through `handle` once at start, on a
+   * private loopback connection, so that children inherit the handler's code compiled. Only for a
+   * handler that finishes synchronously and whose requests have no effect but their answer.
+   */
+  rehearsal?: Buffer;
   /** Called once the server has stopped and every child is reaped. */
   onStopped?: (summary: StopSummary) => void;
 }
@@ -156,6 +162,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   setCloseOnExec(stopFd, true);
   setCloseOnExec(stopWriteFd, true);
   prepareFork();
+  rehearse();
 
   function childOnExit(e: ChildExit): void {
     if (!isCleanExit(e)) warn(`Child ${e.pid} ${describeExit(e)}`);
@@ -181,28 +188,77 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
       return;
     }
     if (pid === 0) {
-      inChild = true;
-      children.close();
-      close(stopWriteFd);
-      // The parent's other connections are not ours (their watchers are closed by fork()).
-      for (const held of waiting.values()) {
-        clearTimeout(held.timer);
-        close(held.client.fd);
-      }
-      waiting.clear();
-      for (const other of ready.splice(0)) close(other.fd);
-      if (atCap) clearInterval(atCap);
-      process.removeListener('SIGTERM', handleTerm);
-      process.removeListener('SIGINT', handleTerm);
-      // The terminal's Ctrl-C reaches this child too: the parent says when to stop (unless the app
-      // handles SIGINT itself).
-      if (process.listenerCount('SIGINT') === 0) sigaction(SIGINT, 'ignore');
-      runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (fd) => handle(fd, client, stopFd), sleepMs: childSleepMs });
+      becomeChild(client);
       return;
     }
     served++;
     children.add(pid);
     close(client.fd);
+  }
+
+  /**
+   * The child's side of spawnWorker. (Parenthesised: V8 compiles it with serveForkingEvented, in
+   * the parent, instead of in every child: see initChild in posix.ts.)
+   */
+  const becomeChild = (function becomeChild(client: Client): void {
+    inChild = true;
+    children.close();
+    close(stopWriteFd);
+    // The parent's other connections are not ours (their watchers are closed by fork()).
+    for (const held of waiting.values()) {
+      clearTimeout(held.timer);
+      close(held.client.fd);
+    }
+    waiting.clear();
+    for (const other of ready.splice(0)) close(other.fd);
+    if (atCap) clearInterval(atCap);
+    process.removeListener('SIGTERM', handleTerm);
+    process.removeListener('SIGINT', handleTerm);
+    // The terminal's Ctrl-C reaches this child too: the parent says when to stop (unless the app
+    // handles SIGINT itself).
+    if (process.listenerCount('SIGINT') === 0) sigaction(SIGINT, 'ignore');
+    runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (fd) => handle(fd, client, stopFd), sleepMs: childSleepMs });
+  });
+
+  /**
+   * Runs here, once, before the first fork, what every child runs that can run in the parent
+   * without effect, so that children inherit it compiled (V8 compiles a function when it first
+   * runs; issue 17 measured a third of a hello child's CPU in V8's parser and compiler): the
+   * child runner's microtask and promise path, and with options.rehearsal `handle` itself.
+   */
+  function rehearse(): void {
+    serveFromMicrotask(-1, () => {}, () => {});
+    if (options.rehearsal) rehearseHandler(options.rehearsal);
+  }
+
+  /**
+   * `handle` serves `request` here, on a private loopback connection. Without one (no IPv4
+   * loopback), children simply compile the handler themselves.
+   */
+  function rehearseHandler(request: Buffer): void {
+    let own: Listener;
+    try {
+      own = createListener({ host: '127.0.0.1', port: 0, backlog: 1 });
+    } catch (err) {
+      if (err instanceof PosixError) return;
+      throw err;
+    }
+    let client = -1;
+    let served: Client | undefined;
+    try {
+      client = socket(AF_INET, SOCK_STREAM, 0);
+      connect(client, '127.0.0.1', own.port);
+      sendall(client, request);
+      shutdown(client, SHUT_WR);
+      served = accept(own.fd, SOCK_CLOEXEC);
+      if (handle(served.fd, served, stopFd) instanceof Promise) throw new Error('rehearsal: the handler must finish synchronously');
+    } catch (err) {
+      if (!(err instanceof PosixError)) throw err;
+    } finally {
+      if (served) close(served.fd);
+      if (client >= 0) close(client);
+      close(own.fd);
+    }
   }
 
   function listenerOnReadable(status: number): void {
