@@ -417,6 +417,12 @@ export class Master {
       ? `Shutting down: ${plural(n, 'worker finishes', 'workers finish')} what is in flight (up to ${this.options.gracefulTimeoutMs / 1000} s)`
       : `Shutting down now (${plural(n, 'worker', 'workers')})`);
     if (!this.upgraded) notify('STOPPING=1');
+    // A stop during an upgrade stops the upgrade too: the new master is not ready, and the socket
+    // files it would have taken over go now.
+    if (this.newMaster && !this.upgraded) {
+      warn(`Stopping the new master ${this.newMaster.pid} too: the upgrade is abandoned`);
+      this.signal(this.newMaster.pid!, how === 'graceful' ? SIG.SIGTERM : SIG.SIGQUIT);
+    }
     this.closeListeners();
     this.killAll(how === 'graceful' ? SIG.SIGTERM : SIG.SIGQUIT);
     this.deadline = setTimeout(() => {

@@ -134,6 +134,27 @@ describe('USR2: a new master with the new code, no request lost', () => {
   }, 60_000);
 });
 
+describe('USR2, then TERM before the new master is ready', () => {
+  it('the old master stops the new one too; nothing is left, the socket file is gone', async () => {
+    const dir = tmpdir();
+    const sock = path.join(dir, 'app.sock');
+    // Workers take 3 s to boot: the new master cannot be ready when the TERM comes.
+    const slow = path.join(FIXTURES, 'configs', 'slow-post-fork.config.js');
+    const server = await start(['-b', `unix:${sock}`, '-c', slow, PID_APP]);
+    server.kill('SIGUSR2');
+    const newMaster = Number(
+      (await until(() => /^Upgrade: starting a new master \(pid (\d+)\)/m.exec(server.stdout()), (m) => m !== null, 'the upgrade to start'))![1],
+    );
+    await until(() => booted(server.stdout()), (n) => n >= 4, "the new master's workers to be forked");
+    server.kill('SIGTERM');
+    expect(await server.exited, log(server)).toEqual({ code: 0, signal: null });
+    expect(server.stderr()).toContain(`Stopping the new master ${newMaster} too: the upgrade is abandoned`);
+    await until(() => fs.existsSync(`/proc/${newMaster}`), (alive) => !alive, 'the new master to exit', 20_000);
+    expect(server.stdout()).not.toMatch(/is ready; stopping this one/);
+    expect(fs.existsSync(sock)).toBe(false);
+  }, 60_000);
+});
+
 describe('unix sockets and inherited descriptors', () => {
   it('-b unix:PATH with --socket-mode: the mode, a unix peer, trusted X-Forwarded-*, the file removed at exit', async () => {
     const dir = tmpdir();
