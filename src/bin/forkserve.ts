@@ -4,6 +4,7 @@
 
 import { isIP } from 'node:net';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import {
   SERVER_HELP, SERVER_OPTIONS, UsageError, appArgument, appHelp, appOptions, parseCommand, parseHost, parseNumber, parsePort, runMain,
   serverAddress, warmUpPaths,
@@ -28,9 +29,10 @@ import { STATUS_TIMEOUT_MS, formatStatus, readStatus } from '../prefork/status-c
 /** -b HOST:PORT, [V6]:PORT, :PORT (all IPv4 interfaces), unix:PATH or fd://N; `tcpOnly` for --status-page. */
 function parseBind(text: string, option = '--bind', tcpOnly = false): BindSpec {
   if (!tcpOnly && text.startsWith('unix:')) {
-    const path = text.slice(5);
-    if (path === '') throw new UsageError(`invalid --bind '${text}' (expected unix:PATH)`);
-    return { kind: 'unix', path };
+    const file = text.slice(5);
+    if (file === '') throw new UsageError(`invalid --bind '${text}' (expected unix:PATH)`);
+    // Absolute now: the file is removed at exit, when the app may have changed directory.
+    return { kind: 'unix', path: file.startsWith('@') ? file : path.resolve(file) };
   }
   if (!tcpOnly && text.startsWith('fd://')) {
     const fd = Number(text.slice(5));

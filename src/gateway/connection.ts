@@ -178,7 +178,8 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
         onHead(head) {
           requests++;
           if (options.forwarded) {
-            const client = forwardedFor(options.forwarded, peer.address, head.headers);
+            // (a unix socket's peer is '' whatever name a client bound its own socket to)
+            const client = forwardedFor(options.forwarded, peer.family === 'Unix' ? '' : peer.address, head.headers);
             socket.remoteAddress = client.address;
             socket.remoteFamily = client.address === undefined ? undefined : client.address.includes(':') ? 'IPv6' : 'IPv4';
             socket.encrypted = client.secure;

@@ -4,7 +4,12 @@
 // written where every framework reads them: `socket.remoteAddress` (Express req.ip, Koa ctx.ip,
 // Fastify request.ip) and `socket.encrypted` (req.protocol / req.secure, ctx.protocol; the fetch
 // interface's request.url). A peer that is not trusted gets its headers ignored: anyone can send them.
-// A unix socket's peer is always trusted (only a local process can connect, as in gunicorn).
+// A unix socket's peer is always trusted, as in gunicorn: whoever may connect to the socket is
+// the proxy, so its mode (--socket-mode, or the socket unit's SocketMode/SocketGroup) is what
+// decides who can claim a client address. On TCP only the listed proxies can. The values are the
+// connection's, set at each request head: a trusted proxy that pipelines requests of different
+// clients on one connection would have a request still in its handler see the next one's client
+// (nginx and HAProxy do not pipeline to their upstreams).
 
 import { BlockList, isIP } from 'node:net';
 import type { HeaderList } from '../http/parser';

@@ -47,8 +47,9 @@ const FLUSH_AT_CHARS = 64 * 1024;
 type Atom = (e: AccessEntry) => string;
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const UNSAFE_RE = /["\\\x00-\x1f\x7f]/;
-const UNSAFE_ALL_RE = /["\\\x00-\x1f\x7f]/g;
+// (C1 controls and the Unicode line and paragraph separators too: some log viewers break lines there)
+const UNSAFE_RE = /["\\\x00-\x1f\x7f-\x9f\u2028\u2029]/;
+const UNSAFE_ALL_RE = /["\\\x00-\x1f\x7f-\x9f\u2028\u2029]/g;
 
 function pad2(n: number): string {
   return n < 10 ? `0${n}` : String(n);
@@ -75,7 +76,12 @@ export function clfTime(nowMs = Date.now()): string {
 function safe(value: string | undefined): string {
   if (value === undefined || value === '') return '-';
   if (!UNSAFE_RE.test(value)) return value;
-  return value.replace(UNSAFE_ALL_RE, (c) => (c === '"' ? '\\"' : c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return value.replace(UNSAFE_ALL_RE, (c) => {
+    if (c === '"') return '\\"';
+    if (c === '\\') return '\\\\';
+    const code = c.charCodeAt(0);
+    return code > 0xff ? `\\u${code.toString(16)}` : `\\x${code.toString(16).padStart(2, '0')}`;
+  });
 }
 
 function requestHeader(e: AccessEntry, lowerName: string): string | undefined {

@@ -123,7 +123,7 @@ export function adopt(fd: number, what: string, removeAtExit: boolean): PreforkL
   } catch (err) {
     throw new ListenerError(`${what}: descriptor ${fd} is not a socket (${(err as Error).message})`);
   }
-  if (type !== SOCK_STREAM || accepting !== 1) throw new ListenerError(`${what}: descriptor ${fd} is not a listening stream socket`);
+  if (type !== SOCK_STREAM || accepting === 0) throw new ListenerError(`${what}: descriptor ${fd} is not a listening stream socket`);
   setCloseOnExec(fd, true);
   const name = getsockname(fd);
   const unix = name.family === 'Unix';

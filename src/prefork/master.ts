@@ -139,7 +139,7 @@ export class Master {
         this.options.upgrade.ready(); // the old master stops now, and tells systemd
         this.ownsSocketFiles = true;
       } else {
-        notify('READY=1', `STATUS=${plural(this.target, 'worker', 'workers')}`);
+        this.notify('READY=1', `STATUS=${plural(this.target, 'worker', 'workers')}`);
       }
     });
   }
@@ -149,6 +149,13 @@ export class Master {
     this.readyWaiters.push(then);
     this.readyPoll ??= setInterval(() => {
       if (this.isWorker) return;
+      if (this.state !== 'running') {
+        // Stopping: never "ready" any more (an upgrade's old master must not stop for it).
+        clearInterval(this.readyPoll);
+        this.readyPoll = undefined;
+        this.readyWaiters.length = 0;
+        return;
+      }
       const accepting = this.current().filter((w) => this.scoreboard.isAccepting(w.slot)).length;
       if (accepting < this.target) return;
       clearInterval(this.readyPoll);
@@ -255,12 +262,12 @@ export class Master {
       case 'SIGHUP':
         if (this.state !== 'running') return;
         say(`Hang up: replacing ${plural(this.current().length, 'worker', 'workers')}`);
-        notify('RELOADING=1');
+        this.notify('RELOADING=1');
         for (const w of this.current()) w.retiring = true;
         this.spawnMissing();
         if (this.isWorker) return;
         for (const w of this.workers.values()) if (w.retiring) this.signal(w.pid, SIG.SIGTERM);
-        this.whenWorkersAccept(() => notify('READY=1'));
+        this.whenWorkersAccept(() => this.notify('READY=1'));
         return;
       case 'SIGUSR2':
         if (this.state === 'running') this.upgrade();
@@ -284,13 +291,13 @@ export class Master {
       warn(`Upgrade already in progress (new master pid ${this.newMaster.pid}): ignoring USR2`);
       return;
     }
-    notify('RELOADING=1');
+    this.notify('RELOADING=1');
     this.newMaster = startNewMaster(this.options.listeners, {
       ready: (pid) => {
         if (this.isWorker || this.state !== 'running') return;
         say(`Upgrade: new master ${pid} is ready; stopping this one (${process.pid})`);
         // systemd follows the new master (NotifyAccess=main accepts MAINPID from the current main pid).
-        notify(`MAINPID=${pid}`, 'READY=1');
+        this.notify(`MAINPID=${pid}`, 'READY=1');
         this.upgraded = true;
         this.stop('graceful');
       },
@@ -299,7 +306,7 @@ export class Master {
         this.newMaster = undefined;
         if (this.state !== 'running') return;
         warn(`Upgrade failed: the new master (pid ${pid}) ${why} before it was ready; still serving here (${process.pid})`);
-        notify('READY=1');
+        this.notify('READY=1');
       },
     });
     say(`Upgrade: starting a new master (pid ${this.newMaster.pid}) with the same arguments`);
@@ -370,6 +377,7 @@ export class Master {
     process.on('SIGQUIT', remember);
     process.on('SIGUSR1', remember);
     ignoreMasterSignals();
+    this.options.upgrade?.closeInWorker();
     this.children.close();
     for (const [sig, listener] of this.listeners) process.removeListener(sig, listener);
     clearInterval(this.keepAlive);
@@ -416,19 +424,37 @@ export class Master {
     say(how === 'graceful'
       ? `Shutting down: ${plural(n, 'worker finishes', 'workers finish')} what is in flight (up to ${this.options.gracefulTimeoutMs / 1000} s)`
       : `Shutting down now (${plural(n, 'worker', 'workers')})`);
-    if (!this.upgraded) notify('STOPPING=1');
-    // A stop during an upgrade stops the upgrade too: the new master is not ready, and the socket
-    // files it would have taken over go now.
-    if (this.newMaster && !this.upgraded) {
-      warn(`Stopping the new master ${this.newMaster.pid} too: the upgrade is abandoned`);
-      this.signal(this.newMaster.pid!, how === 'graceful' ? SIG.SIGTERM : SIG.SIGQUIT);
-    }
+    clearInterval(this.readyPoll);
+    this.readyPoll = undefined;
+    if (!this.upgraded) this.notify('STOPPING=1');
+    this.abandonUpgrade();
     this.closeListeners();
     this.killAll(how === 'graceful' ? SIG.SIGTERM : SIG.SIGQUIT);
     this.deadline = setTimeout(() => {
       if (this.workers.size > 0) warn(`Killing ${plural(this.workers.size, 'worker', 'workers')} still running after ${this.options.gracefulTimeoutMs / 1000} s`);
       this.killAll(SIG.SIGKILL);
     }, this.options.gracefulTimeoutMs);
+  }
+
+  /**
+   * A stop during an upgrade stops the upgrade too: the new master is not ready, and the socket
+   * files it would have taken over go now. SIGTERM whatever the stop: a new master still loading
+   * the app has no handlers yet, and TERM's default ends it cleanly (QUIT's would dump core).
+   */
+  private abandonUpgrade(): void {
+    if (!this.newMaster || this.upgraded) return;
+    warn(`Stopping the new master ${this.newMaster.pid} too: the upgrade is abandoned`);
+    this.signal(this.newMaster.pid!, SIG.SIGTERM);
+    this.newMaster = undefined;
+  }
+
+  /**
+   * sd_notify, when this master speaks for the service: not a new master of an upgrade until it
+   * has taken over (systemd's main pid is still the old one, which tells systemd for it).
+   */
+  private notify(...state: string[]): void {
+    if (this.options.upgrade && !this.ownsSocketFiles) return;
+    notify(...state);
   }
 
   /** Closes the listeners; the socket files go too, unless a new master took them over. */
@@ -439,6 +465,7 @@ export class Master {
   }
 
   private halt(code: number): void {
+    this.abandonUpgrade();
     this.killAll(SIG.SIGKILL);
     this.children.reap();
     this.exit(code);

@@ -10,7 +10,9 @@
 // is honoured only by a process whose parent is that old master.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { close, getppid, write } from '../posix';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { close, getppid, setCloseOnExec, write } from '../posix';
 import { LISTEN_FDS_START } from './systemd';
 import { adopt, type PreforkListener } from './listeners';
 
@@ -22,8 +24,28 @@ interface UpgradeEnv {
   ready: number;
 }
 
-/** The directory the server was started in: the new master starts there too (the app may chdir). */
-const startCwd = process.cwd();
+/**
+ * Where and with what the server was started, taken when this module loads (before the config file
+ * and the app run): the new master starts with the same. The directory as the shell named it ($PWD,
+ * when it is this directory): a deploy that points a `current` symlink at a new release and sends
+ * USR2 must load the new release, not the directory the old symlink resolved to (gunicorn's and
+ * Unicorn's START_CTX do the same). The environment as it was, not as the app changed it.
+ */
+const startCwd = startDirectory();
+const startEnv: NodeJS.ProcessEnv = { ...process.env };
+
+function startDirectory(): string {
+  const cwd = process.cwd();
+  const pwd = process.env.PWD;
+  if (!pwd || !path.isAbsolute(pwd)) return cwd;
+  try {
+    const a = fs.statSync(pwd);
+    const b = fs.statSync(cwd);
+    return a.dev === b.dev && a.ino === b.ino ? pwd : cwd;
+  } catch {
+    return cwd;
+  }
+}
 
 export interface UpgradeEvents {
   /** The new master's workers all accept. */
@@ -42,7 +64,8 @@ export function startNewMaster(listeners: PreforkListener[], events: UpgradeEven
   };
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     cwd: startCwd,
-    env: { ...process.env, [ENV]: JSON.stringify(env) },
+    // (systemd's variables were for this process: the new master gets its sockets from us)
+    env: { ...startEnv, LISTEN_PID: undefined, LISTEN_FDS: undefined, LISTEN_FDNAMES: undefined, [ENV]: JSON.stringify(env) },
     // libuv puts each listener at 3, 4 ... in the child (without close-on-exec) and a pipe after them.
     stdio: ['inherit', 'inherit', 'inherit', ...listeners.map((l) => l.fd), 'pipe'],
   });
@@ -72,6 +95,8 @@ export interface Inherited {
   listeners: PreforkListener[];
   /** Tell the old master this one is ready (its workers accept); then the old one stops. */
   ready(): void;
+  /** In a worker of the new master: its copy of the pipe to the old master is not its own. */
+  closeInWorker(): void;
 }
 
 /** In a new master started by an upgrade: the old master's listeners, or undefined for a normal start. */
@@ -87,9 +112,15 @@ export function takeUpgrade(env: NodeJS.ProcessEnv = process.env): Inherited | u
   }
   if (parsed.from !== getppid()) return undefined; // leaked into another process's environment
   const listeners = parsed.fds.map((f) => adopt(f.fd, 'upgrade', f.removeAtExit));
+  setCloseOnExec(parsed.ready, true); // not for programs the app runs
   let told = false;
   return {
     listeners,
+    closeInWorker() {
+      if (told) return;
+      told = true;
+      close(parsed.ready);
+    },
     ready() {
       if (told) return;
       told = true;

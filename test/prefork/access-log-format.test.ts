@@ -87,6 +87,8 @@ describe('access log format', () => {
     const line = format(DEFAULT_ACCESS_LOG_FORMAT, e);
     expect(line).toContain('"a\\x09b" "say \\"hi\\" \\\\ o/\\x01"');
     expect(line).not.toMatch(/[\x00-\x1f]/);
+    const c1 = compileAccessLogFormat('%(a)s')(entry({ head: head('GET', '/', [['User-Agent', 'a\u0085b\u2028c']]) }));
+    expect(c1).toBe('a\\x85b\\u2028c');
   });
 
   it("Python's %% and width/precision/flags", () => {

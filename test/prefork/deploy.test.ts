@@ -57,6 +57,16 @@ async function start(args: string[], workers = 2): Promise<Server> {
   return server;
 }
 
+/** The process exists and is not a zombie (an orphan's zombie waits for pid 1, which may be slow to reap). */
+function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 function log(server: Server): string {
   return `\n--- stdout\n${server.stdout()}\n--- stderr\n${server.stderr()}`;
 }
@@ -98,7 +108,7 @@ describe('USR2: a new master with the new code, no request lost', () => {
     expect(after).toMatchObject({ version: 'two', master: newMaster });
     expect(server.stderr()).toBe('');
     process.kill(newMaster, 'SIGTERM');
-    await until(() => fs.existsSync(`/proc/${newMaster}`), (alive) => !alive, 'the new master to exit on TERM');
+    await until(() => running(newMaster), (alive) => !alive, 'the new master to exit on TERM');
   }, 180_000);
 
   it('a new app that fails to load: the old master says so and keeps serving; a fixed one then takes over', async () => {
@@ -149,8 +159,32 @@ describe('USR2, then TERM before the new master is ready', () => {
     server.kill('SIGTERM');
     expect(await server.exited, log(server)).toEqual({ code: 0, signal: null });
     expect(server.stderr()).toContain(`Stopping the new master ${newMaster} too: the upgrade is abandoned`);
-    await until(() => fs.existsSync(`/proc/${newMaster}`), (alive) => !alive, 'the new master to exit', 20_000);
+    await until(() => running(newMaster), (alive) => !alive, 'the new master to exit', 20_000);
     expect(server.stdout()).not.toMatch(/is ready; stopping this one/);
+    expect(fs.existsSync(sock)).toBe(false);
+  }, 60_000);
+});
+
+describe('TERM to a new master before it is ready', () => {
+  it('abandons the upgrade: the old master keeps serving and keeps its socket file', async () => {
+    const dir = tmpdir();
+    const sock = path.join(dir, 'app.sock');
+    const slow = path.join(FIXTURES, 'configs', 'slow-post-fork.config.js');
+    const server = await start(['-b', `unix:${sock}`, '-c', slow, PID_APP]);
+    await until(async () => (await curl({ socket: sock })).code, (c) => c === 0, 'the first workers to accept', 20_000);
+    server.kill('SIGUSR2');
+    const newMaster = Number(
+      (await until(() => /^Upgrade: starting a new master \(pid (\d+)\)/m.exec(server.stdout()), (m) => m !== null, 'the upgrade to start'))![1],
+    );
+    await until(() => booted(server.stdout()), (n) => n >= 4, "the new master's workers to be forked");
+    process.kill(newMaster, 'SIGTERM');
+    await until(() => server.stderr(), (e) => /Upgrade failed: the new master/.test(e), '"Upgrade failed" from the old master', 30_000);
+    expect(server.stdout()).not.toMatch(/is ready; stopping this one/);
+    expect(server.proc.exitCode).toBe(null);
+    expect(fs.existsSync(sock)).toBe(true);
+    expect((await curl({ socket: sock })).code).toBe(0);
+    server.kill('SIGTERM');
+    expect(await server.exited, log(server)).toEqual({ code: 0, signal: null });
     expect(fs.existsSync(sock)).toBe(false);
   }, 60_000);
 });
@@ -163,6 +197,13 @@ describe('unix sockets and inherited descriptors', () => {
     expect(server.socketPath).toBe(sock);
     const st = fs.statSync(sock);
     expect(st.isSocket()).toBe(true);
+    const relative = await startServer('forkserve.js', ['-w', '1', '-b', 'unix:rel.sock', PID_APP], { group: true, cwd: dir });
+    // A relative path is the start directory's, and removed from there at exit.
+    expect(relative.socketPath).toBe(path.join(fs.realpathSync(dir), 'rel.sock'));
+    await until(() => booted(relative.stdout()), (n) => n >= 1, 'a worker'); // (the master's TERM handler is in place)
+    relative.kill('SIGTERM');
+    expect(await relative.exited).toEqual({ code: 0, signal: null });
+    expect(fs.existsSync(path.join(dir, 'rel.sock'))).toBe(false);
     expect((st.mode & 0o777).toString(8)).toBe('660');
     // A unix peer has no address, as in node:net.
     expect(await answer({ socket: sock })).toMatchObject({ remoteAddress: null, protocol: 'http', secure: false });
