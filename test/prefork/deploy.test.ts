@@ -144,18 +144,24 @@ describe('USR2: a new master with the new code, no request lost', () => {
   }, 60_000);
 });
 
-describe('USR2, then TERM before the new master is ready', () => {
-  it('the old master stops the new one too; nothing is left, the socket file is gone', async () => {
-    const dir = tmpdir();
-    const sock = path.join(dir, 'app.sock');
-    // Workers take 3 s to boot: the new master cannot be ready when the TERM comes.
-    const slow = path.join(FIXTURES, 'configs', 'slow-post-fork.config.js');
-    const server = await start(['-b', `unix:${sock}`, '-c', slow, PID_APP]);
-    server.kill('SIGUSR2');
-    const newMaster = Number(
-      (await until(() => /^Upgrade: starting a new master \(pid (\d+)\)/m.exec(server.stdout()), (m) => m !== null, 'the upgrade to start'))![1],
-    );
-    await until(() => booted(server.stdout()), (n) => n >= 4, "the new master's workers to be forked");
+/**
+ * A server on a unix socket whose workers take 3 s to boot (a postFork hook), USR2'd: returns once
+ * the new master has forked its workers, which cannot accept yet (the new master is not ready).
+ */
+async function pendingUpgrade(): Promise<{ server: Server; sock: string; newMaster: number }> {
+  const sock = path.join(tmpdir(), 'app.sock');
+  const slow = path.join(FIXTURES, 'configs', 'slow-post-fork.config.js');
+  const server = await start(['-b', `unix:${sock}`, '-c', slow, PID_APP]);
+  await until(async () => (await curl({ socket: sock })).code, (c) => c === 0, 'the first workers to accept', 20_000);
+  server.kill('SIGUSR2');
+  const started = await until(() => /^Upgrade: starting a new master \(pid (\d+)\)/m.exec(server.stdout()), (m) => m !== null, 'the upgrade to start');
+  await until(() => booted(server.stdout()), (n) => n >= 4, "the new master's workers to be forked");
+  return { server, sock, newMaster: Number(started![1]) };
+}
+
+describe('a stop while an upgrade is pending', () => {
+  it('TERM to the old master: it stops the new one too; nothing is left, the socket file is gone', async () => {
+    const { server, sock, newMaster } = await pendingUpgrade();
     server.kill('SIGTERM');
     expect(await server.exited, log(server)).toEqual({ code: 0, signal: null });
     expect(server.stderr()).toContain(`Stopping the new master ${newMaster} too: the upgrade is abandoned`);
@@ -163,20 +169,9 @@ describe('USR2, then TERM before the new master is ready', () => {
     expect(server.stdout()).not.toMatch(/is ready; stopping this one/);
     expect(fs.existsSync(sock)).toBe(false);
   }, 60_000);
-});
 
-describe('TERM to a new master before it is ready', () => {
-  it('abandons the upgrade: the old master keeps serving and keeps its socket file', async () => {
-    const dir = tmpdir();
-    const sock = path.join(dir, 'app.sock');
-    const slow = path.join(FIXTURES, 'configs', 'slow-post-fork.config.js');
-    const server = await start(['-b', `unix:${sock}`, '-c', slow, PID_APP]);
-    await until(async () => (await curl({ socket: sock })).code, (c) => c === 0, 'the first workers to accept', 20_000);
-    server.kill('SIGUSR2');
-    const newMaster = Number(
-      (await until(() => /^Upgrade: starting a new master \(pid (\d+)\)/m.exec(server.stdout()), (m) => m !== null, 'the upgrade to start'))![1],
-    );
-    await until(() => booted(server.stdout()), (n) => n >= 4, "the new master's workers to be forked");
+  it('TERM to the new master: the upgrade is abandoned, the old master keeps serving and its socket file', async () => {
+    const { server, sock, newMaster } = await pendingUpgrade();
     process.kill(newMaster, 'SIGTERM');
     await until(() => server.stderr(), (e) => /Upgrade failed: the new master/.test(e), '"Upgrade failed" from the old master', 30_000);
     expect(server.stdout()).not.toMatch(/is ready; stopping this one/);
