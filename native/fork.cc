@@ -885,13 +885,20 @@ static Napi::Value SetChildWorkers(const Napi::CallbackInfo& info) {
 // substitute: its memory-reducing GCs use the minimal growing factor, and the child still marks
 // early. V8's public API has no ordinary full GC but the testing one, which requires --expose-gc:
 // set for the call only, unless the process already had it (Node does not freeze V8's flags).
-static Napi::Value SettleHeap(const Napi::CallbackInfo& info) {
+// One ordinary full GC now, through the only public call for it (the testing GC), which V8 allows
+// while --expose-gc is set: set for the call only, unless the process was started with it
+// (`gcExposed`, argument 0 of settleHeap and finishMarking).
+static void FullGcNow(const Napi::CallbackInfo& info, v8::Isolate* isolate) {
   bool exposed = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value();
-  v8::Isolate* isolate = v8::Isolate::GetCurrent();
-  if (isolate == nullptr || g_inChild) return info.Env().Undefined();
   if (!exposed) v8::V8::SetFlagsFromString("--expose-gc");
   isolate->RequestGarbageCollectionForTesting(v8::Isolate::kFullGarbageCollection);
   if (!exposed) v8::V8::SetFlagsFromString("--no-expose-gc");
+}
+
+static Napi::Value SettleHeap(const Napi::CallbackInfo& info) {
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (isolate == nullptr || g_inChild) return info.Env().Undefined();
+  FullGcNow(info, isolate);
   return info.Env().Undefined();
 }
 
@@ -912,10 +919,7 @@ static Napi::Value FinishMarking(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
   if (!g_marking || isolate == nullptr || g_inChild) return Napi::Boolean::New(env, false);
-  bool exposed = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value();
-  if (!exposed) v8::V8::SetFlagsFromString("--expose-gc");
-  isolate->RequestGarbageCollectionForTesting(v8::Isolate::kFullGarbageCollection);
-  if (!exposed) v8::V8::SetFlagsFromString("--no-expose-gc");
+  FullGcNow(info, isolate);
   g_marking = false;
   g_markingFinished++;
   return Napi::Boolean::New(env, true);

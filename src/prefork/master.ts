@@ -156,7 +156,7 @@ export class Master {
         this.readyWaiters.length = 0;
         return;
       }
-      const accepting = this.current().filter((w) => this.scoreboard.isAccepting(w.slot)).length;
+      const accepting = this.current().filter((w) => this.scoreboard.read(w.slot).accepting).length;
       if (accepting < this.target) return;
       clearInterval(this.readyPoll);
       this.readyPoll = undefined;

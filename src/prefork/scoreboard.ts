@@ -129,11 +129,6 @@ export class Scoreboard {
     return least;
   }
 
-  /** The worker in this slot accepts connections (booted, postFork done, not stopping). */
-  isAccepting(index: number): boolean {
-    return Atomics.load(this.ints, this.i(index, I_ACCEPTING)) === 1;
-  }
-
   accepting(index: number, on: boolean): void {
     if (on) Atomics.store(this.ints, this.i(index, I_READY), 1);
     Atomics.store(this.ints, this.i(index, I_ACCEPTING), on ? 1 : 0);
