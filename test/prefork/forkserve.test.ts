@@ -124,6 +124,8 @@ describe('forkserve lifecycle', () => {
     const [victim] = await workers(server);
     process.kill(victim, 'SIGKILL');
     const now = await until(() => workers(server), (w) => w.length === 2 && !w.includes(victim), 'a replacement');
+    // ps can list the new worker before the master has written its "Booting worker" line.
+    await until(() => bootedPids(server).length, (n) => n >= 3, 'the replacement\'s "Booting worker" line');
     expect(server.stderr()).toContain(`Worker ${victim} was killed by SIGKILL`);
     expect(bootedPids(server)).toHaveLength(3);
     expect(now.every((pid) => bootedPids(server).includes(pid))).toBe(true);
