@@ -80,7 +80,10 @@ function readStatus(pid) {
   const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k) => Number((new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(text) || [])[1] ?? NaN);
   const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter(Boolean).length;
-  return { vmPteKb: kb('VmPTE'), vmRssKb: kb('VmRSS'), rssAnonKb: kb('RssAnon'), vmSizeKb: kb('VmSize'), threads: kb('Threads'), maps };
+  // Huge pages in use (Node's code under --large-pages auto; 0 when the kernel found none to give).
+  const rollup = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const anonHugeKb = Number((/^AnonHugePages:\s+(\d+)/m.exec(rollup) || [])[1] ?? NaN);
+  return { vmPteKb: kb('VmPTE'), vmRssKb: kb('VmRSS'), rssAnonKb: kb('RssAnon'), vmSizeKb: kb('VmSize'), threads: kb('Threads'), maps, anonHugeKb };
 }
 
 async function settle(pid, ms = 10_000) {
@@ -144,6 +147,7 @@ function summarise(recs) {
     maps: m((r) => r.status.maps),
     rssMb: rnd(m((r) => r.status.vmRssKb) / 1024, 1),
     rssAnonMb: rnd(m((r) => r.status.rssAnonKb) / 1024, 1),
+    anonHugeMb: rnd(m((r) => r.status.anonHugeKb) / 1024, 0),
     threads: m((r) => r.status.threads),
     child: { userMs: rnd(m((r) => r.perChild.userMs)), sysMs: rnd(m((r) => r.perChild.sysMs)), minflt: rnd(m((r) => r.perChild.minflt), 0) },
     parent: { userMs: rnd(m((r) => r.parentPerRequest.userMs)), sysMs: rnd(m((r) => r.parentPerRequest.sysMs)), minflt: rnd(m((r) => r.parentPerRequest.minflt), 1) },
@@ -187,7 +191,7 @@ async function main() {
         else {
           const pc = rec.perChild || {};
           log(`round ${round + 1} ${spec.id}: ${rec.ab.rps} req/s (failed ${rec.ab.failed}), VmPTE ${rec.status.vmPteKb} kB, maps ${rec.status.maps}, ` +
-            `RSS ${(rec.status.vmRssKb / 1024).toFixed(1)} MB, child user ${rnd(pc.userMs)} sys ${rnd(pc.sysMs)} ms, minflt ${rnd(pc.minflt, 0)}, ` +
+            `RSS ${(rec.status.vmRssKb / 1024).toFixed(1)} MB, huge ${(rec.status.anonHugeKb / 1024).toFixed(0)} MB, child user ${rnd(pc.userMs)} sys ${rnd(pc.sysMs)} ms, minflt ${rnd(pc.minflt, 0)}, ` +
             `parent ${rnd(rec.parentPerRequest.userMs)}+${rnd(rec.parentPerRequest.sysMs)} ms/req`);
         }
       }
@@ -243,7 +247,7 @@ function markdown(result, servers) {
   w(`\`${result.command}\`: ${result.settings.rounds} interleaved rounds, \`ab -n ${result.settings.requests} -c ${result.settings.concurrency}\`, medians (min–max). ` +
     `${result.machine.cpus} × ${result.machine.model}, Linux ${result.machine.kernel}, Node ${result.machine.node}; load average at the end ${result.machine.loadavg.map((x) => x.toFixed(2)).join(' ')}.`);
   w();
-  w('| server | req/s | vs Python 3g | vs C floor | p50 / p99 ms | failed | parent VmPTE kB | maps | parent RSS / anon MB | threads | per child user + sys ms | per child minflt | parent per request user + sys ms, minflt |');
+  w('| server | req/s | vs Python 3g | vs C floor | p50 / p99 ms | failed | parent VmPTE kB | maps | parent RSS / anon / huge MB | threads | per child user + sys ms | per child minflt | parent per request user + sys ms, minflt |');
   w('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   const py = result.summary['py-tutorial'];
   const c = result.summary['c-floor'];
@@ -254,12 +258,12 @@ function markdown(result, servers) {
       continue;
     }
     const vs = (b) => (b && b.rps.median ? `${(x.rps.median / b.rps.median).toFixed(2)}×` : 'n/a');
-    w(`| ${s.id}: ${x.name} | ${x.rps.median} (${x.rps.min}–${x.rps.max}) | ${vs(py)} | ${vs(c)} | ${x.p50} / ${x.p99} | ${x.failed} | ${x.vmPteKb} | ${x.maps} | ${x.rssMb} / ${x.rssAnonMb} | ${x.threads} | ` +
+    w(`| ${s.id}: ${x.name} | ${x.rps.median} (${x.rps.min}–${x.rps.max}) | ${vs(py)} | ${vs(c)} | ${x.p50} / ${x.p99} | ${x.failed} | ${x.vmPteKb} | ${x.maps} | ${x.rssMb} / ${x.rssAnonMb} / ${x.anonHugeMb ?? 'n/a'} | ${x.threads} | ` +
       `${x.child.userMs} + ${x.child.sysMs} | ${x.child.minflt} | ${x.parent.userMs} + ${x.parent.sysMs}, ${x.parent.minflt} |`);
   }
   w();
   w('Per child: the parent\'s cutime/cstime/cminflt deltas over the ab run (all children reaped) divided by the requests (one connection, one child each); ' +
-    'ticks are 10 ms, so figures below ~0.05 ms are noise. VmPTE, maps, RSS and threads: the parent after warm-up, before the run.');
+    'ticks are 10 ms, so figures below ~0.05 ms are noise. VmPTE, maps, RSS (huge: AnonHugePages, Node\'s code when it runs on large pages) and threads: the parent after warm-up, before the run.');
   const fh = result.forkHeap;
   if (fh && fh.rows) {
     w();

@@ -68,7 +68,8 @@ function start() {
   } else if (values['no-fork']) {
     const { spawn } = require('node:child_process'); // this mode never forks
     const args = [__filename, '--role', 'server', '--seconds', String(SECONDS), '--alloc-kb', String(ALLOC_KB), '--retain-mb', String(RETAIN_MB)];
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    // With this process's V8 and Node flags, as a forked child has them.
+    const proc = spawn(process.execPath, [...process.execArgv, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     serverPid = proc.pid;
     const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ exitCode: code, signal: signal ? require('node:os').constants.signals[signal] : null })));
     stopServer = async () => {
@@ -84,9 +85,10 @@ function start() {
     };
     let out = '';
     proc.stdout.on('data', (d) => {
+      if (PORT !== undefined) return;
       out += d;
       const m = /Serving HTTP on port (\d+)/.exec(out);
-      if (m && PORT === undefined) {
+      if (m) {
         PORT = Number(m[1]);
         parent().catch(fatal);
       }

@@ -33,6 +33,9 @@ bool ArgInt(const Napi::CallbackInfo& info, size_t i, int32_t* out);
 bool ArgBuffer(const Napi::CallbackInfo& info, size_t i, size_t offIndex, size_t lenIndex,
                char** data, size_t* len);
 
+// Whole pages from `addr` (rounded down) that are mapped, up to `want` bytes (fork.cc).
+size_t MappedBytesFrom(const void* addr, size_t want);
+
 // Calls a JS callback with number arguments from a libuv callback (outside any JS frame) and reports a thrown
 // exception as uncaught, as Node does for its own handles.
 void CallFromLoop(Napi::Env env, Napi::FunctionReference& fn, std::initializer_list<double> numbers);

@@ -315,6 +315,16 @@ static void MadviseDofork() {}  // macOS has no MADV_DONTFORK: the heap is inher
 // delayed-task scheduler thread at the fork instant, stays in Node's queue, unrun in the child
 // (V8 posts few delayed worker tasks: none were seen in 30 s of a serving child).
 
+// Whole pages from `addr` (rounded down) that are mapped, up to `want` bytes: msync() fails with
+// ENOMEM on an unmapped page (POSIX; Linux and macOS).
+size_t MappedBytesFrom(const void* addr, size_t want) {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+  uintptr_t p = a & ~(page - 1);
+  while (p < a + want && msync(reinterpret_cast<void*>(p), page, MS_ASYNC) == 0) p += page;
+  return p > a ? std::min<size_t>(want, p - a) : 0;
+}
+
 namespace {
 
 struct ChildPool {
@@ -510,16 +520,6 @@ int PlatformSlots::count = 0;
 bool g_slotsOk = false;
 void** g_vtableCopy = nullptr;  // the platform's vtable with the worker slots replaced (address point)
 void** g_vtableReal = nullptr;  // the platform's own
-
-// Whole pages from `addr` (rounded down) that are mapped, up to `want` bytes: msync() fails with
-// ENOMEM on an unmapped page (POSIX; Linux and macOS).
-size_t MappedBytesFrom(const void* addr, size_t want) {
-  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  uintptr_t a = reinterpret_cast<uintptr_t>(addr);
-  uintptr_t p = a & ~(page - 1);
-  while (p < a + want && msync(reinterpret_cast<void*>(p), page, MS_ASYNC) == 0) p += page;
-  return p > a ? std::min<size_t>(want, p - a) : 0;
-}
 
 // In the parent, once: a copy of the platform's vtable in which the worker-thread slots lead to the
 // pool. After v8::Platform's virtuals come node::MultiIsolatePlatform's (node.h) and any NodePlatform
@@ -883,11 +883,10 @@ static Napi::Value SetChildWorkers(const Napi::CallbackInfo& info) {
 // After one mark-compact the limit is computed from the live heap as in any process after its
 // first, and children start from that (and copy no garbage). LowMemoryNotification() is no
 // substitute: its memory-reducing GCs use the minimal growing factor, and the child still marks
-// early. V8's public API has no ordinary full GC but the testing one, which requires --expose-gc:
-// set for the call only, unless the process already had it (Node does not freeze V8's flags).
-// One ordinary full GC now, through the only public call for it (the testing GC), which V8 allows
-// while --expose-gc is set: set for the call only, unless the process was started with it
-// (`gcExposed`, argument 0 of settleHeap and finishMarking).
+// early. posix.ts makes that mark-compact an incremental one (startMarking below, then V8 finishes
+// it); settleHeap is the fallback, a testing GC, which ends atomically.
+// The testing GC requires --expose-gc: set for the call only, unless the process was started with
+// it (`gcExposed`, argument 0 of settleHeap and finishMarking; Node does not freeze V8's flags).
 static void FullGcNow(const Napi::CallbackInfo& info, v8::Isolate* isolate) {
   bool exposed = info.Length() > 0 && info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value();
   if (!exposed) v8::V8::SetFlagsFromString("--expose-gc");
@@ -910,7 +909,8 @@ static Napi::Value SettleHeap(const Napi::CallbackInfo& info) {
 // marking" of 60-160 ms, in every ab run that crossed the reducer's start 8 s in). The parent
 // finishes it once instead, before forking. V8 reports the start of incremental marking to GC
 // prologue callbacks (kGCTypeIncrementalMarking) and the end of the mark-compact to epilogue
-// callbacks; the only public way to finish it now is the testing GC (see settleHeap).
+// callbacks. posix.ts lets V8 finish it (allocating until it does, see startMarking); this
+// testing GC is the fallback when that takes too long.
 
 static void MarkingOnStart(v8::Isolate*, v8::GCType, v8::GCCallbackFlags) { g_marking = true; }
 static void MarkingOnEnd(v8::Isolate*, v8::GCType, v8::GCCallbackFlags) { g_marking = false; }
@@ -924,6 +924,39 @@ static Napi::Value FinishMarking(const Napi::CallbackInfo& info) {
   g_markingFinished++;
   return Napi::Boolean::New(env, true);
 }
+
+// startMarking() -> whether V8 is now marking incrementally. A testing GC (settleHeap,
+// finishMarking) ends in an atomic mark-compact, and V8 keeps the speed of atomic mark-compacts
+// apart and prefers it, for the life of the process, to the speed of its incremental ones when it
+// sizes the heap (GCTracer::CombinedMarkCompactSpeedInBytesPerMillisecond). The atomic GC of a
+// start-up heap before the first fork took 4 ms in 3 runs of 6 (0.8-0.9 MB/ms; 14-20 ms in the
+// others), and those children grew their old generation by 1.7-2.0x at their first mark-compact
+// where a spawned process, with no speed recorded yet, uses 4x; their second mark-compact came in
+// the second in which V8 decides whether to pretenure allocation sites, which then never were,
+// and they did twice the scavenges of a spawned one for the rest of their lives (Node 20,
+// --trace-gc-verbose --trace-pretenuring-statistics). A mark-compact that ends incremental
+// marking is recorded as incremental. V8 starts incremental marking with ordinary flags when
+// external memory grows past its soft limit (64 MB over what it was at the last mark-compact), so
+// that is reported and taken back at once; posix.ts then allocates until V8 finishes the marking
+// itself. (Memory-pressure notifications start it too, but as a memory-reducing GC that leaves
+// the smallest heap limit, which children inherit.)
+static constexpr int64_t kExternalBump = 96 * 1024 * 1024;
+
+static Napi::Value StartMarking(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  if (isolate == nullptr || g_inChild) return Napi::Boolean::New(env, false);
+  if (g_marking) return Napi::Boolean::New(env, true);
+  // Past V8's hard limit for external memory (half the heap limit) it collects atomically instead.
+  v8::HeapStatistics stats;
+  isolate->GetHeapStatistics(&stats);
+  if (stats.heap_size_limit() / 2 <= static_cast<size_t>(2 * kExternalBump)) return Napi::Boolean::New(env, false);
+  isolate->AdjustAmountOfExternalAllocatedMemory(kExternalBump);
+  isolate->AdjustAmountOfExternalAllocatedMemory(-kExternalBump);
+  return Napi::Boolean::New(env, g_marking);
+}
+
+static Napi::Value IsMarking(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), g_marking); }
 
 static Napi::Value SetLoopDryCallback(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsFunction()) return ThrowType(info.Env(), "callback must be a function");
@@ -967,6 +1000,8 @@ void InitFork(Napi::Env env, Napi::Object exports) {
   exports.Set("setChildWorkers", Napi::Function::New(env, SetChildWorkers, "setChildWorkers"));
   exports.Set("settleHeap", Napi::Function::New(env, SettleHeap, "settleHeap"));
   exports.Set("finishMarking", Napi::Function::New(env, FinishMarking, "finishMarking"));
+  exports.Set("startMarking", Napi::Function::New(env, StartMarking, "startMarking"));
+  exports.Set("isMarking", Napi::Function::New(env, IsMarking, "isMarking"));
 }
 
 }  // namespace forkserve

@@ -1,8 +1,10 @@
-// Processes: _exit, waitpid, waitidExited, kill, getpid, getppid, getrlimit, setrlimit, and memory
-// shared with children (mmapShared). fork() lives in fork.cc.
+// Processes: _exit, waitpid, waitidExited, kill, getpid, getppid, getrlimit, setrlimit, memory
+// shared with children (mmapShared) and code moved onto huge pages (remapHuge). fork() lives in fork.cc.
 //
-// See: man 2 _exit, man 2 waitpid, man 2 kill, man 2 getpid, man 2 getrlimit.
+// See: man 2 _exit, man 2 waitpid, man 2 kill, man 2 getpid, man 2 getrlimit, man 2 mremap.
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -165,7 +167,99 @@ static Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// remapHuge(address, length, prot): moves [address, address + length), 2 MiB-aligned and inside
+// one private mapping that is readable and not writable, onto anonymous memory advised
+// MADV_HUGEPAGE, with the same contents and the protection `prot`. The copy replaces the old pages
+// in one mremap(MREMAP_FIXED), under the kernel's address-space lock: another thread reading or
+// executing the range meanwhile sees the old pages or the new ones, never a hole, and both hold
+// the same bytes. Throws EINVAL for a range it will not move (unaligned, not one read-only private
+// mapping). Linux only (mremap, transparent huge pages): elsewhere ENOSYS.
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+// 0 when [addr, addr + len) lies inside one mapping that is private, readable and not writable.
+static int CheckReadOnlyPrivate(uintptr_t addr, uintptr_t len) {
+  FILE* f = fopen("/proc/self/maps", "re");
+  if (f == nullptr) return errno;
+  char line[512];
+  int err = EINVAL;
+  while (fgets(line, sizeof(line), f)) {
+    unsigned long s, e;
+    char perms[5];
+    if (sscanf(line, "%lx-%lx %4s", &s, &e, perms) != 3) continue;
+    if (addr >= s && addr < e) {
+      bool ok = addr + len <= e && perms[0] == 'r' && perms[1] == '-' && perms[3] == 'p';
+      err = ok ? 0 : EINVAL;
+      break;
+    }
+  }
+  fclose(f);
+  return err;
+}
+
+#endif
+
+static Napi::Value RemapHuge(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
+    return ThrowType(env, "address, length and prot must be numbers");
+  double a = info[0].As<Napi::Number>().DoubleValue(), n = info[1].As<Napi::Number>().DoubleValue();
+  int prot = info[2].As<Napi::Number>().Int32Value();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const uintptr_t kHuge = uintptr_t(2) << 20;
+  const double kMax = 9007199254740992.0;  // 2^53: every address and length below is exact
+  if (!(a >= 0 && a < kMax && n > 0 && n < kMax) || a != std::floor(a) || n != std::floor(n))
+    return ThrowErrno(env, EINVAL, "mremap");
+  uintptr_t addr = static_cast<uintptr_t>(a), len = static_cast<uintptr_t>(n);
+  if (addr % kHuge != 0 || len % kHuge != 0) return ThrowErrno(env, EINVAL, "mremap");
+  int bad = CheckReadOnlyPrivate(addr, len);
+  if (bad != 0) return ThrowErrno(env, bad, "mremap");
+  // A 2 MiB-aligned destination: map 2 MiB more than needed, give back the slack on both sides.
+  char* raw = static_cast<char*>(mmap(nullptr, len + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (raw == MAP_FAILED) return ThrowErrno(env, errno, "mmap");
+  char* dst = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + kHuge - 1) & ~(kHuge - 1));
+  if (dst > raw) munmap(raw, static_cast<size_t>(dst - raw));
+  if (dst < raw + kHuge) munmap(dst + len, static_cast<size_t>(raw + kHuge - dst));
+  const char* failed = nullptr;
+  int err = 0;  // errno of the call that failed
+  if (madvise(dst, len, MADV_HUGEPAGE) != 0) failed = "madvise", err = errno;
+  if (failed == nullptr) {
+    memcpy(dst, reinterpret_cast<const void*>(addr), len);
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+    madvise(dst, len, MADV_COLLAPSE);  // Linux 6.1+: huge pages now, where the copy got small ones
+    if (mprotect(dst, len, prot) != 0) failed = "mprotect", err = errno;
+  }
+  if (failed == nullptr &&
+      mremap(dst, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(addr)) == MAP_FAILED) {
+    failed = "mremap";
+    err = errno;
+    // mremap(MREMAP_FIXED) unmaps the destination before it moves the source, and can still fail
+    // after that (ENOMEM). Then the original range is a hole, which may hold the very code this
+    // process runs: try once more, and if it is still a hole, stop here, before any of it runs.
+    if (MappedBytesFrom(reinterpret_cast<void*>(addr), 1) == 0) {
+      if (mremap(dst, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(addr)) != MAP_FAILED) return env.Undefined();
+      char msg[160];
+      int k = snprintf(msg, sizeof(msg), "forkserve: remapHuge: mremap failed (%s) after unmapping the range it was moving; aborting\n", strerror(err));
+      if (k > 0) (void)!write(2, msg, static_cast<size_t>(k));
+      abort();
+    }
+  }
+  if (failed != nullptr) {
+    munmap(dst, len);
+    return ThrowErrno(env, err, failed);
+  }
+  return env.Undefined();
+#else
+  (void)a, (void)n, (void)prot;
+  return ThrowErrno(env, ENOSYS, "mremap");
+#endif
+}
+
+// nodeCodeAddress: the address of a function of Node's own (libuv's uv_loop_init), in the
+// executable or, for a Node built as a shared library (libnode), in that library: where to look
+// for Node's code in /proc/self/maps.
 void InitProcess(Napi::Env env, Napi::Object exports) {
+  exports.Set("remapHuge", Napi::Function::New(env, RemapHuge, "remapHuge"));
   exports.Set("_exit", Napi::Function::New(env, Exit, "_exit"));
   exports.Set("waitpid", Napi::Function::New(env, Waitpid, "waitpid"));
   exports.Set("waitidExited", Napi::Function::New(env, WaitidExited, "waitidExited"));
@@ -180,7 +274,9 @@ void InitProcess(Napi::Env env, Napi::Object exports) {
   Napi::Object c = Napi::Object::New(env);
 #define C(name) c.Set(#name, Napi::Number::New(env, name))
   C(WNOHANG); C(WUNTRACED); C(RLIMIT_NOFILE); C(RLIMIT_NPROC); C(RLIMIT_AS); C(RLIMIT_CORE);
+  C(PROT_READ); C(PROT_WRITE); C(PROT_EXEC);
 #undef C
+  c.Set("nodeCodeAddress", Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(&uv_loop_init))));
   exports.Set("processConstants", c);
 }
 

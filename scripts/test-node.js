@@ -33,18 +33,37 @@ function envFor(dir) {
   return { ...process.env, PATH: `${path.join(dir, 'bin')}${path.delimiter}${process.env.PATH}`, npm_config_nodedir: dir };
 }
 
-/** Runs `npm test` with output passed through, keeping the tail to read vitest's summary from. */
+/**
+ * Runs `npm test` with output passed through, keeping the tail to read vitest's summary from and
+ * the failures (the FAIL line of each failed test and the first line of its error).
+ */
 function npmTest(env) {
   return new Promise((resolve) => {
     const proc = spawn('npm', ['test'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let tail = '';
+    let partial = '';
+    const failures = [];
+    let wantError = false;
     const keep = (chunk, out) => {
       out.write(chunk);
-      tail = (tail + chunk.toString('utf8')).slice(-20000);
+      const text = chunk.toString('utf8');
+      tail = (tail + text).slice(-20000);
+      const lines = (partial + text).split('\n');
+      partial = lines.pop();
+      for (const raw of lines) {
+        const line = raw.replace(/\x1b\[[0-9;]*m/g, '').trim();
+        if (line.startsWith('FAIL ')) {
+          failures.push(line);
+          wantError = true;
+        } else if (wantError && /^(\w*Error|Error)\b.*:/.test(line)) {
+          failures.push(`  ${line.length > 900 ? `${line.slice(0, 900)} ...` : line}`);
+          wantError = false;
+        }
+      }
     };
     proc.stdout.on('data', (c) => keep(c, process.stdout));
     proc.stderr.on('data', (c) => keep(c, process.stderr));
-    proc.on('close', (code) => resolve({ code, tail }));
+    proc.on('close', (code) => resolve({ code, tail, failures }));
   });
 }
 
@@ -69,7 +88,7 @@ function count(tail, word) {
     const node = spawnSync('node', ['--version'], { env, encoding: 'utf8' }).stdout.trim();
     process.stdout.write(`\n=== npm test on Node ${node} (${dir ?? 'current'}) ===\n`);
     const t0 = Date.now();
-    const { code, tail } = await npmTest(env);
+    const { code, tail, failures } = await npmTest(env);
     results.push({
       version,
       node,
@@ -78,11 +97,16 @@ function count(tail, word) {
       failed: count(tail, 'failed'),
       skipped: count(tail, 'skipped'),
       minutes: (Date.now() - t0) / 60000,
+      failures,
     });
   }
   if (versions.at(-1) !== 'current') {
     process.stdout.write('\n=== rebuilding the addon for the Node running this script ===\n');
     spawnSync('npm', ['run', 'build:native', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+  }
+  // The failures again, where the end of a long log shows them (CI keeps only its tail).
+  for (const r of results.filter((x) => x.failures?.length)) {
+    process.stdout.write(`\nFailed on Node ${r.node}:\n${r.failures.join('\n')}\n`);
   }
   process.stdout.write('\nNode       result  passed  failed  skipped  minutes\n');
   for (const r of results) {

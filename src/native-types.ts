@@ -90,6 +90,7 @@ export interface NativeAddon {
   fcntl(fd: number, cmd: number, arg?: number): number;
 
   _exit(code: number): never;
+  remapHuge(address: number, length: number, prot: number): void;
   waitpid(pid: number, options: number): NativeWaitResult;
   waitidExited(): number;
   mmapShared(length: number): ArrayBuffer;
@@ -110,6 +111,8 @@ export interface NativeAddon {
   setChildWorkers(n: number): void;
   settleHeap(gcExposed: boolean): void;
   finishMarking(gcExposed: boolean): boolean;
+  startMarking(): boolean;
+  isMarking(): boolean;
   forkSelfCheck(timeoutMs: number, probeMs: number): NativeSelfCheck;
   forkInfo(): NativeForkInfo;
   forkHold(): void;

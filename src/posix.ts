@@ -125,7 +125,7 @@ export const constants = Object.freeze({
 export const {
   AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SO_TYPE, SO_ACCEPTCONN, SOL_SOCKET, MSG_DONTWAIT, MSG_PEEK, SO_REUSEADDR, IPPROTO_TCP, TCP_NODELAY, SHUT_RD, SHUT_WR,
   SHUT_RDWR, SOMAXCONN, SOCK_NONBLOCK, SOCK_CLOEXEC, POLLIN, POLLOUT, POLLERR, POLLHUP, F_GETFL, F_SETFL, F_GETFD, F_SETFD, FD_CLOEXEC,
-  O_NONBLOCK, WNOHANG, RLIMIT_NOFILE, RLIMIT_NPROC, SIGCHLD, SIGTERM, SIGINT, SIGKILL, SIGHUP, SIGQUIT,
+  O_NONBLOCK, PROT_READ, PROT_WRITE, PROT_EXEC, WNOHANG, RLIMIT_NOFILE, RLIMIT_NPROC, SIGCHLD, SIGTERM, SIGINT, SIGKILL, SIGHUP, SIGQUIT,
   SIGUSR1, SIGUSR2, SIGPIPE, SA_RESTART, SA_NOCLDSTOP, SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK,
   UV_READABLE, UV_WRITABLE, UV_DISCONNECT,
 } = constants;
@@ -274,6 +274,14 @@ export const waitidExited: () => number = native.waitidExited;
  * parent and the children it forks afterwards share (writes on one side are seen on the other).
  */
 export const mmapShared: (length: number) => ArrayBuffer = native.mmapShared;
+/**
+ * remapHuge(address, length, prot): moves [address, address + length) of read-only memory (2 MiB
+ * aligned, one mapping) onto anonymous transparent huge pages with protection `prot`, contents
+ * unchanged; other threads see the swap atomically. Linux only (ENOSYS elsewhere).
+ */
+export const remapHuge: (address: number, length: number, prot: number) => void = native.remapHuge;
+/** An address inside Node's own code (the executable, or libnode for a Node built as a library). */
+export const nodeCodeAddress: number = native.processConstants.nodeCodeAddress;
 /** prctl(PR_SET_PDEATHSIG, signo): signo arrives when the parent dies. Linux; ENOSYS elsewhere. */
 export const setParentDeathSignal: (signo: number) => void = native.setParentDeathSignal;
 export const kill = native.kill;
@@ -292,10 +300,13 @@ export function setrlimit(resource: RlimitResource, limits: { soft: number; hard
   native.setrlimit(RLIMITS[resource], limits.soft, limits.hard);
 }
 
-/** _exit(code): leaves now, without 'exit' handlers or Node's shutdown. How a forked child must end. */
-export function _exit(code = 0): never {
+/**
+ * _exit(code): leaves now, without 'exit' handlers or Node's shutdown. How a forked child must end.
+ * (Parenthesised: compiled at load time, not in every child; see initChild.)
+ */
+export const _exit = (function _exit(code = 0): never {
   return native._exit(code);
-}
+});
 
 // ---------------------------------------------------------------------------------------------
 // Signals
@@ -418,8 +429,32 @@ export function prepareFork(): void {
     // One full GC before the first fork: children inherit V8's heap sizing, and before an
     // isolate's first mark-compact that is the start-up state, tuned to the parent's own history
     // (native/fork.cc, settleHeap: on Node 26 it cost a child twice the scavenges of a spawned server).
-    native.settleHeap(typeof (globalThis as { gc?: unknown }).gc === 'function');
+    // It is an incremental one, as V8's own are (native/fork.cc, startMarking: an atomic one sets
+    // the heap growth of the parent and of every child for good); the testing GC only if V8 would
+    // not start marking or did not finish it in time.
+    if (!(native.startMarking() && completeMarking())) native.settleHeap(gcExposed());
   }
+}
+
+const gcExposed = (): boolean => typeof (globalThis as { gc?: unknown }).gc === 'function';
+
+/** Most time completeMarking() spends allocating before it leaves the marking to the testing GC. */
+const MARKING_BUDGET_MS = 500;
+let markingSink: unknown = null;
+
+/**
+ * Lets V8 finish the incremental marking in progress as it does by itself: V8 advances marking on
+ * allocation and, once marking is done, runs the closing mark-compact at the next stack check of
+ * JavaScript. So this allocates short-lived arrays (512 KB per round, young garbage) until V8
+ * reports the mark-compact's end, for at most MARKING_BUDGET_MS. True if marking ended.
+ */
+function completeMarking(): boolean {
+  const deadline = Date.now() + MARKING_BUDGET_MS;
+  while (native.isMarking() && Date.now() <= deadline) {
+    for (let i = 0; i < 256; i++) markingSink = new Array(256);
+  }
+  markingSink = null;
+  return !native.isMarking();
 }
 
 const finishMarking = process.env.FORKSERVE_FINISH_MARKING !== '0';
@@ -427,8 +462,9 @@ const finishMarking = process.env.FORKSERVE_FINISH_MARKING !== '0';
 function ensureForkable(): void {
   prepareFork();
   // A child forked while V8 marks incrementally would finish the parent's mark-compact itself
-  // (native/fork.cc, finishMarking): finish it here once, under FORKSERVE_FINISH_MARKING!=0.
-  if (finishMarking) native.finishMarking(typeof (globalThis as { gc?: unknown }).gc === 'function');
+  // (native/fork.cc, finishMarking): finish it here once, under FORKSERVE_FINISH_MARKING!=0, as V8
+  // would (an incremental mark-compact) and with the testing GC only if that takes too long.
+  if (finishMarking && !inChild && native.isMarking() && !completeMarking()) native.finishMarking(gcExposed());
   if (sigchldHandler && native.sigaction(SIGCHLD, -1).disposition !== 'handler') {
     throw sigchldError(
       'fork: our SIGCHLD handler was replaced (child_process must not be used in a forking server)',
@@ -530,22 +566,41 @@ const detachParentsChildProcesses = (function detachParentsChildProcesses(): voi
 // parentheses together with the code around it (its heuristic for functions that are called at
 // once) instead of at its first call. That happens here, in the parent, at load time, and every
 // child inherits the bytecode; otherwise each child compiled them again, cold (issue 17).
+//
+// What initChild needs is made here once, too: code that only children run has no type feedback,
+// so each `process` in it is a lookup through the runtime, and an object literal or a closure in it
+// is built from scratch in every child, new hidden-class transitions included, written into pages
+// shared with the parent (copy-on-write faults; bench/results/fork-floor-2026-12-07-notes.md).
+const proc = process;
+const pidDescriptor: PropertyDescriptor = { value: 0, configurable: true, enumerable: true, writable: false };
+const childExit = (function exit(code?: number | string | null): never {
+  return native._exit(childExitCode(code));
+}) as typeof process.exit;
+
 const initChild = (function initChild(): void {
   inChild = true;
-  Object.defineProperty(process, 'pid', { value: native.getpid(), configurable: true, enumerable: true, writable: false });
-  for (const w of [...watchers]) w.close();
+  pidDescriptor.value = native.getpid();
+  Object.defineProperty(proc, 'pid', pidDescriptor);
+  watchers.forEach(closeWatcher);
   detachParentsChildProcesses();
   sigchldHandler = undefined;
   sigchldSeen = 0;
-  process.exit = ((code?: number | string | null) => native._exit(childExitCode(code))) as typeof process.exit;
-  if (!process.listeners('uncaughtException').includes(childOnUncaughtException)) {
-    process.on('uncaughtException', childOnUncaughtException);
+  proc.exit = childExit;
+  if (!proc.listeners('uncaughtException').includes(childOnUncaughtException)) {
+    proc.on('uncaughtException', childOnUncaughtException);
   }
   // _exit() discards what libuv still queues for a pipe: make the standard streams synchronous.
-  for (const stream of [process.stdout, process.stderr]) {
-    (stream as unknown as { _handle?: { setBlocking?: (on: boolean) => void } })._handle?.setBlocking?.(true);
-  }
+  blockingStream(proc.stdout);
+  blockingStream(proc.stderr);
   reseedRandomness();
+});
+
+// Parenthesised: compiled at load time (see initChild).
+const closeWatcher = (function closeWatcher(w: FdWatcher): void {
+  w.close(); // deletes itself from `watchers`, which forEach allows
+});
+const blockingStream = (function blockingStream(stream: NodeJS.WriteStream): void {
+  (stream as unknown as { _handle?: { setBlocking?: (on: boolean) => void } })._handle?.setBlocking?.(true);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -591,8 +646,21 @@ function warmChildInit(): void {
   void process.stdout;
   void process.stderr;
   for (let i = 0; i < 8; i++) drainEntropyCaches();
+  // V8 marks a hot function for optimization and starts compiling it at its next call. A function
+  // marked during the last drain would be called next in a child, and then every child started a
+  // thread to compile it (TurboFan, ~25 ms of work that a hello child never used; seen in 1 server
+  // start of 4, in all its children): drain again until the compiles have been started, done by
+  // the parent's workers and installed here.
+  for (let i = 0; i < SETTLE_ROUNDS; i++) {
+    Atomics.wait(settleWait, 0, 0, SETTLE_MS);
+    drainEntropyCaches();
+  }
   rehearseChildStart();
 }
+
+const SETTLE_ROUNDS = 4;
+const SETTLE_MS = 15;
+const settleWait = new Int32Array(new SharedArrayBuffer(4));
 
 const noop = (): void => {};
 const REHEARSAL_EVENT: string = 'forkserve-rehearsal';
@@ -601,7 +669,7 @@ const REHEARSAL_EVENT: string = 'forkserve-rehearsal';
  * What every child runs at its start that can run in the parent without effect, run here once so
  * that children inherit it compiled (issue 17: a third of a hello child's CPU was V8 compiling code
  * that only children ran): closing a watcher (on a pipe of our own), the EventEmitter queries and
- * removals of initChild and of the servers' child side (on an event nobody uses; measured: without
+ * removals of initChild and of the servers' child side (on an event of our own; measured: without
  * them a child took 0.2 ms more CPU and 30 more page faults), queueMicrotask (which builds an
  * AsyncResource the first time) and promise jobs, sigaction()'s JS side (signal 0 fails with
  * EINVAL before anything changes). The child-only functions themselves are compiled at load time
@@ -617,6 +685,9 @@ function rehearseChildStart(): void {
   }
   process.listeners('uncaughtException').includes(noop);
   process.listenerCount(REHEARSAL_EVENT);
+  // Removing a listener from process runs Node's own 'removeListener' listeners (the signal and
+  // promise modules'), which a child runs when it drops the parent's SIGTERM/SIGCHLD listeners.
+  process.on(REHEARSAL_EVENT, noop);
   process.removeListener(REHEARSAL_EVENT, noop);
   queueMicrotask(noop);
   Promise.resolve().then(noop).then(noop, noop);

@@ -15,9 +15,10 @@ export interface ChildOptions {
   banner?: boolean;
 }
 
-export function sleepMs(ms: number): void {
+/** Blocks the thread for `ms` (the tutorial's time.sleep). (Parenthesised: see runChildAsync.) */
+export const sleepMs = (function sleepMs(ms: number): void {
   if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
+});
 
 /**
  * runChild for a handler that finishes later (an app on the event loop): returns at once; the
@@ -31,7 +32,8 @@ export const runChildAsync = (function runChildAsync({
   handle,
   sleepMs: pause = 0,
 }: Omit<ChildOptions, 'handle' | 'banner'> & { handle: (fd: number) => void | Promise<void> }): void {
-  const leave = (code: number): never => {
+  // Parenthesised too: a function inside one is compiled with it, an arrow function is not.
+  const leave = (function leave(code: number): never {
     sleepMs(pause);
     try {
       close(clientFd);
@@ -39,7 +41,7 @@ export const runChildAsync = (function runChildAsync({
       /* the handler closed it */
     }
     return _exit(code);
-  };
+  });
   try {
     close(listenFd);
   } catch (err) {
@@ -53,20 +55,20 @@ export const runChildAsync = (function runChildAsync({
  * Calls handle(fd) from a microtask, so that the fork() call that made this child unwinds first
  * (the accept loop sees the flag), then done(0) once it settles, or done(1) after reporting its
  * failure. A forking parent also runs it once, with a handler that does nothing, before its first
- * fork: children inherit this code and Node's microtask and promise jobs compiled (issue 17).
+ * fork: children inherit this code and the promise jobs compiled (issue 17). A promise job rather
+ * than queueMicrotask(), which builds an AsyncResource each call: a dozen more functions in every
+ * child, each writing its type feedback into a page shared with the parent.
  */
 export function serveFromMicrotask(fd: number, handle: (fd: number) => void | Promise<void>, done: (code: number) => void): void {
-  queueMicrotask(() => {
-    Promise.resolve()
-      .then(() => handle(fd))
-      .then(
-        () => done(0),
-        (err: unknown) => {
-          warn(`child ${getpid()}: ${(err as Error)?.message ?? String(err)}`);
-          done(1);
-        },
-      );
-  });
+  Promise.resolve(fd)
+    .then(handle)
+    .then(
+      () => done(0),
+      (err: unknown) => {
+        warn(`child ${getpid()}: ${(err as Error)?.message ?? String(err)}`);
+        done(1);
+      },
+    );
 }
 
 export function runChild({ listenFd, clientFd, handle, sleepMs: pause = 0, banner = false }: ChildOptions): never {

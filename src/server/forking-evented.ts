@@ -217,7 +217,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     // The terminal's Ctrl-C reaches this child too: the parent says when to stop (unless the app
     // handles SIGINT itself).
     if (process.listenerCount('SIGINT') === 0) sigaction(SIGINT, 'ignore');
-    runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (fd) => handle(fd, client, stopFd), sleepMs: childSleepMs });
+    runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (function serve(fd: number) { return handle(fd, client, stopFd); }), sleepMs: childSleepMs });
   });
 
   /**
@@ -228,6 +228,9 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
    */
   function rehearse(): void {
     serveFromMicrotask(-1, () => {}, () => {});
+    // The child lets go of the parent's children (OwnChildren.close): a second listener does it
+    // here, harmlessly, while the first keeps SIGCHLD watched.
+    new OwnChildren(() => {}).close();
     if (options.rehearsal) rehearseHandler(options.rehearsal);
   }
 

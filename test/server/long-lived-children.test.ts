@@ -68,12 +68,25 @@ describe.runIf(linux)('children that live', () => {
     for (const c of clients) c.close();
   }, 90_000);
 
-  it('a forked child serving an allocation-heavy route for 60 s costs what a spawned process does: CPU and GC time within 1.5x, RSS stable, its hot function optimized', async () => {
+  it('a forked child serving an allocation-heavy route for 60 s costs what a spawned process does: CPU and GC time within 1.5x, RSS growing no more than the spawned one, its hot function optimized', async () => {
     // bench/long-child.js: one server child forked with posix.fork() (or, --no-fork, the same code in
     // a spawned node), 500 req/s on 4 keep-alive connections, 32 KB allocated per request with a
     // 32 MB retained ring. Both run at once, so a loaded machine weighs on both alike.
+    // Both without V8's allocation-site pretenuring (the spawned control gets the parent's flags,
+    // as the forked child has them). For this route V8 decides once, early, whether to allocate the
+    // retained objects in the old generation, and the decision is lost for good if a mark-compact
+    // comes during the second or so in which V8 gathers its evidence: then the process does twice
+    // the scavenges for the rest of its life. Where the mark-compacts fall depends on how the heap
+    // started: a spawned control holding 1.6 MB more at start lost it too (74 scavenges in 25 s
+    // against 39, Node 20), so two processes with different starts cannot be held to 1.5x on it.
+    // Without it both do the same work, and what fork changes (heap sizing inherited from the
+    // parent, V8's background threads in the child) is what the ratios below measure.
     const longChild = (extra: string[]) =>
-      run(process.execPath, [path.join(ROOT, 'bench', 'long-child.js'), '--seconds', '60', '--sample-seconds', '2', '--json', ...extra], 180_000);
+      run(
+        process.execPath,
+        ['--no-allocation-site-pretenuring', path.join(ROOT, 'bench', 'long-child.js'), '--seconds', '60', '--sample-seconds', '2', '--json', ...extra],
+        180_000,
+      );
     const [forked, spawned] = await Promise.all([longChild([]), longChild(['--no-fork'])]);
     interface LongChild {
       healthy: boolean;
@@ -94,10 +107,21 @@ describe.runIf(linux)('children that live', () => {
     const seen =
       `forked: ${f.requests.ok} requests, CPU ${f.cpu.perRequestMs} ms/request, ${f.gc.count} GCs ${f.gc.totalMs} ms, RSS growth ${f.rssGrowthSecondHalfMb} MB, ` +
       `optimized ${f.allocateOptimized}, pool ${JSON.stringify(f.childPool)}; spawned: ${c.requests.ok} requests, CPU ${c.cpu.perRequestMs} ms/request, ` +
-      `${c.gc.count} GCs ${c.gc.totalMs} ms; ratios: CPU per request ${cpuRatio.toFixed(2)}, GC time ${gcRatio.toFixed(2)}`;
+      `${c.gc.count} GCs ${c.gc.totalMs} ms, RSS growth ${c.rssGrowthSecondHalfMb} MB; ratios: CPU per request ${cpuRatio.toFixed(2)}, GC time ${gcRatio.toFixed(2)}`;
     console.log(seen);
-    expect(f.reasons, seen).toEqual([]); // every request answered, the child alive until stopped, RSS troughs not growing
-    expect(c.reasons, seen).toEqual([]);
+    // Every request answered and each server alive until stopped (long-child.js's reasons, in the
+    // message). Its RSS verdict (troughs of the last third against the middle third) is judged here
+    // against the control instead: the spawned process alone once grew 19.7 MB in a CI run (the heap
+    // settling to its size under a loaded machine), and on Node 26 a forked child once grew 20.2 MB
+    // where its control shrank 38.8 MB (V8 sizing the young generation anew; the next two thirds
+    // of a run decide nothing about a leak). A leak is what this is for: the route allocates 32 KB
+    // per request at 500 req/s, so keeping as little as 4 KB of each adds over 40 MB in the 20 s
+    // between the two thirds. The forked child may grow no more than the spawned one did, plus 40 MB.
+    const notRss = (reasons: string[]) => reasons.filter((r) => !r.startsWith('RSS troughs grew'));
+    const why = `${seen}; forked reasons: ${JSON.stringify(f.reasons)}; spawned reasons: ${JSON.stringify(c.reasons)}`;
+    expect(notRss(f.reasons), why).toEqual([]);
+    expect(notRss(c.reasons), why).toEqual([]);
+    expect(f.rssGrowthSecondHalfMb, why).toBeLessThanOrEqual(Math.max(0, c.rssGrowthSecondHalfMb) + 40);
     expect(f.allocateOptimized, seen).toBe(true);
     expect(f.childPool, seen).toMatchObject({ active: true });
     expect(f.childPool!.queued, `the pool's queue stays short | ${seen}`).toBeLessThan(100);
