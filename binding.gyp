@@ -9,7 +9,8 @@
         "native/process.cc",
         "native/signals.cc",
         "native/fork.cc",
-        "native/watch.cc"
+        "native/watch.cc",
+        "native/inherited.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS"],

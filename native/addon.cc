@@ -46,6 +46,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitSignals(env, exports);
   InitFork(env, exports);
   InitWatch(env, exports);
+  InitInherited(env, exports);
   return exports;
 }
 

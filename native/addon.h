@@ -11,6 +11,8 @@
 #include <uv.h>
 
 #include <initializer_list>
+#include <string>
+#include <vector>
 
 namespace forkserve {
 
@@ -46,6 +48,22 @@ void InitProcess(Napi::Env env, Napi::Object exports);
 void InitSignals(Napi::Env env, Napi::Object exports);
 void InitFork(Napi::Env env, Napi::Object exports);
 void InitWatch(Napi::Env env, Napi::Object exports);
+void InitInherited(Napi::Env env, Napi::Object exports);
+
+// The app's own threads and connections at a fork (inherited.cc).
+struct ForeignThread {
+  long tid;
+  std::string name;
+};
+// Called on a thread when it parks at the fork barrier: a thread the barrier knows.
+void NoteParkedThread();
+// The threads of this process the barrier does not know (Linux; empty elsewhere).
+std::vector<ForeignThread> ForeignThreads();
+Napi::Array ForeignThreadsToJs(Napi::Env env, const std::vector<ForeignThread>& threads);
+// In the child, right after fork(): only this thread is known.
+void CensusInChild();
+// In the child, before uv_loop_fork(): the parent's connections on `loop` read end-of-file here.
+void DetachInheritedConnections(uv_loop_t* loop);
 
 // Called by fork.cc in the child, with all signals blocked, after uv_loop_fork().
 void SignalsInChild();

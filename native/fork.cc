@@ -58,6 +58,7 @@ struct Barrier {
   uint64_t generation = 0;
   bool holding = false;
   int arrived = 0;
+  int arrivedUv = 0;  // of `arrived`: threadpool threads (the rest are V8's)
   bool probeOpen = false;
   int probes = 0;
 };
@@ -103,7 +104,7 @@ static struct timespec DeadlineAfter(int ms) {
 
 // Runs on a V8 worker or a threadpool thread: check in, then wait for the release.
 // A park item from an abandoned (timed-out) generation returns at once.
-static void Park(uint64_t gen) {
+static void Park(uint64_t gen, bool threadpool) {
   // These threads never need SIGCHLD; with it blocked here the kernel delivers it to the main thread
   // (where a blocking accept() sees EINTR) instead of, now and then, to a worker.
   static thread_local bool masked = false;
@@ -114,9 +115,11 @@ static void Park(uint64_t gen) {
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     masked = true;
   }
+  NoteParkedThread();  // the thread census (inherited.cc) knows it from now on
   pthread_mutex_lock(&g_barrier.mu);
   if (gen == g_barrier.generation && g_barrier.holding) {
     g_barrier.arrived++;
+    if (threadpool) g_barrier.arrivedUv++;
     pthread_cond_signal(&g_barrier.arrivedCv);
     while (gen == g_barrier.generation && g_barrier.holding) pthread_cond_wait(&g_barrier.releaseCv, &g_barrier.mu);
   }
@@ -136,7 +139,7 @@ static void Probe(uint64_t gen) {
 class ParkTask : public v8::Task {
  public:
   ParkTask(uint64_t gen, bool probe) : gen_(gen), probe_(probe) {}
-  void Run() override { probe_ ? Probe(gen_) : Park(gen_); }
+  void Run() override { probe_ ? Probe(gen_) : Park(gen_, false); }
 
  private:
   uint64_t gen_;
@@ -158,6 +161,8 @@ static bool g_inChild = false;
 static bool g_held = false;  // forkHold() parked the threads for a batch of forks
 static int g_barrierTimeoutMs = 2000;
 static uint32_t g_barrierTimeouts = 0;
+// The last barrier that timed out: how many of each kind were posted and how many parked.
+static int g_busyV8Posted = 0, g_busyV8Parked = 0, g_busyUvPosted = 0, g_busyUvParked = 0;
 
 static void PostItems(uint64_t gen, int v8n, int uvn, bool probe) {
   for (int i = 0; i < v8n; i++) g_platform->CallOnWorkerThread(std::make_unique<ParkTask>(gen, probe));
@@ -170,7 +175,7 @@ static void PostItems(uint64_t gen, int v8n, int uvn, bool probe) {
         g_parkLoop, &w->req,
         [](uv_work_t* req) {
           auto* pw = static_cast<ParkWork*>(req->data);
-          pw->probe ? Probe(pw->gen) : Park(pw->gen);
+          pw->probe ? Probe(pw->gen) : Park(pw->gen, true);
         },
         [](uv_work_t* req, int) { delete static_cast<ParkWork*>(req->data); });
     if (r != 0) delete w;
@@ -185,6 +190,7 @@ static bool Hold(int v8n, int uvn, int timeoutMs, uint64_t* genOut) {
   uint64_t gen = ++g_barrier.generation;
   g_barrier.holding = true;
   g_barrier.arrived = 0;
+  g_barrier.arrivedUv = 0;
   pthread_mutex_unlock(&g_barrier.mu);
   if (g_platform == nullptr) v8n = 0;
   PostItems(gen, v8n, uvn, false);
@@ -195,6 +201,10 @@ static bool Hold(int v8n, int uvn, int timeoutMs, uint64_t* genOut) {
   }
   bool ok = g_barrier.arrived == v8n + uvn;
   if (!ok) {
+    g_busyV8Posted = v8n;
+    g_busyUvPosted = uvn;
+    g_busyUvParked = g_barrier.arrivedUv;
+    g_busyV8Parked = g_barrier.arrived - g_barrier.arrivedUv;
     g_barrier.holding = false;
     pthread_cond_broadcast(&g_barrier.releaseCv);
   }
@@ -637,15 +647,11 @@ static void RearmAsync(uv_async_t* a) {
   }
 }
 
-static unsigned int QueueLength(void* head) {
-  // struct uv__queue { next, prev }: walk `next` until back at the head.
-  unsigned int n = 0;
-  void* q = *static_cast<void**>(head);
-  while (q != head && n < 1000000) {
-    n++;
-    q = *static_cast<void**>(q);
-  }
-  return n;
+static void DropCompletedWork(void* head) {
+  // struct uv__queue { next, prev }: an empty queue points at itself.
+  void** q = static_cast<void**>(head);
+  q[0] = head;
+  q[1] = head;
 }
 
 static void GuardOnPrepare(uv_prepare_t* h) {
@@ -666,7 +672,10 @@ static void InitChild(Napi::Env env) {
   g_inChild = true;
   g_held = false;
   BarrierInit();  // the parent's parked threads are recorded as waiters in the copied condvars
+  CensusInChild();
   AddonData* data = GetData(env);
+  // Before the loop re-registers its descriptors: the parent's connections read end-of-file here.
+  DetachInheritedConnections(data->loop);
   int r = uv_loop_fork(data->loop);
   if (r != 0) ChildFatal("uv_loop_fork", r);
   r = uv_loop_fork(g_parkLoop);
@@ -681,11 +690,14 @@ static void InitChild(Napi::Env env) {
   RearmAsync(&g_parkLoop->wq_async);
   SignalsInChild();
   PoolInChild(g_platform);
-  // Completed threadpool work waiting in the loop's queue will still be delivered; the rest of the
-  // inherited requests were queued to threads that do not exist here.
-  unsigned int done = QueueLength(&data->loop->wq);
-  unsigned int reqs = data->loop->active_reqs.count;
-  g_orphanReqs = reqs > done ? reqs - done : 0;
+  // I/O in flight at the fork is the parent's. Requests queued to the threadpool were queued to
+  // threads that do not exist here (libuv starts a fresh queue in a child); work the threadpool had
+  // completed but the loop not yet delivered is dropped too: delivered here, it would run the
+  // parent's callbacks in the child, which then carry on the parent's I/O (the next read of a
+  // readFile, on the parent's open file and its shared offset: the parent's own read then returned
+  // nothing). The parent delivers all of it. Every inherited request is an orphan.
+  DropCompletedWork(&data->loop->wq);
+  g_orphanReqs = data->loop->active_reqs.count;
   if (!data->onLoopDry.IsEmpty()) {
     g_guard = new uv_prepare_t();
     uv_prepare_init(data->loop, g_guard);
@@ -719,11 +731,34 @@ static bool HoldForFork() {
   return false;
 }
 
+static void ReleaseAfterFork() {
+  Release();
+  if (g_inChild) PoolThaw();
+}
+
+static bool g_census = true;  // setThreadCensus(false): fork whatever threads there are
+
+// With the barrier closed (every thread it parks has been seen): threads it does not know would
+// be missing in the child with their locks and queues copied. Throws { code:
+// 'ERR_FORKSERVE_THREADS', threads: [{ tid, name }] } for posix.ts to explain, and releases.
+static bool CensusRefuses(Napi::Env env) {
+  if (!g_census) return false;
+  std::vector<ForeignThread> foreign = ForeignThreads();
+  if (foreign.empty()) return false;
+  ReleaseAfterFork();
+  Napi::Error e = Napi::Error::New(env, "fork: threads the fork barrier does not know");
+  e.Set("code", Napi::String::New(env, "ERR_FORKSERVE_THREADS"));
+  e.Set("threads", ForeignThreadsToJs(env, foreign));
+  e.ThrowAsJavaScriptException();
+  return true;
+}
+
 static Napi::Value Fork(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double t0 = NowUs();
   bool batch = g_held;
   if (!batch && !HoldForFork()) return ThrowErrno(env, EAGAIN, "fork");
+  if (!batch && CensusRefuses(env)) return env.Undefined();
   double t1 = NowUs();
   MadviseDofork();  // after the barrier: no worker can map a new heap page before fork()
   double t2 = NowUs();
@@ -738,10 +773,7 @@ static Napi::Value Fork(const Napi::CallbackInfo& info) {
   }
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (!batch) {
-    Release();
-    if (g_inChild) PoolThaw();
-  }
+  if (!batch) ReleaseAfterFork();
   double t3 = NowUs();
   g_lastBarrierUs = t1 - t0;
   g_lastMadviseUs = t2 - t1;
@@ -765,6 +797,7 @@ static Napi::Value ForkSelfCheck(const Napi::CallbackInfo& info) {
   bool ok = Hold(v8n, uvn, timeoutMs, &gen);
   pthread_mutex_lock(&g_barrier.mu);
   int arrived = g_barrier.arrived;
+  int arrivedUv = g_barrier.arrivedUv;
   pthread_mutex_unlock(&g_barrier.mu);
   int probes = 0;
   int routed = 0;  // of kRouteProbes: V8's worker posts that a child's pool would receive
@@ -791,6 +824,7 @@ static Napi::Value ForkSelfCheck(const Napi::CallbackInfo& info) {
   o.Set("v8Posted", Napi::Number::New(env, v8n));
   o.Set("uvPosted", Napi::Number::New(env, uvn));
   o.Set("arrived", Napi::Number::New(env, arrived));
+  o.Set("threadpoolArrived", Napi::Number::New(env, arrivedUv));
   o.Set("probesArrived", Napi::Number::New(env, probes));
   const char* routingState = !routing                          ? "off"
                              : !ok || probes != 0               ? "not run"
@@ -808,6 +842,7 @@ static Napi::Value ForkHold(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (g_held) return env.Undefined();
   if (!HoldForFork()) return ThrowErrno(env, EAGAIN, "fork");
+  if (CensusRefuses(env)) return env.Undefined();
   g_held = true;
   return env.Undefined();
 }
@@ -815,8 +850,7 @@ static Napi::Value ForkHold(const Napi::CallbackInfo& info) {
 static Napi::Value ForkRelease(const Napi::CallbackInfo& info) {
   if (g_held) {
     g_held = false;
-    Release();
-    if (g_inChild) PoolThaw();
+    ReleaseAfterFork();
   }
   return info.Env().Undefined();
 }
@@ -830,6 +864,12 @@ static Napi::Value ForkInfo(const Napi::CallbackInfo& info) {
   o.Set("inChild", Napi::Boolean::New(env, g_inChild));
   o.Set("barrierTimeoutMs", Napi::Number::New(env, g_barrierTimeoutMs));
   o.Set("barrierTimeouts", Napi::Number::New(env, g_barrierTimeouts));
+  Napi::Object busy = Napi::Object::New(env);  // the last barrier that timed out
+  busy.Set("v8Posted", Napi::Number::New(env, g_busyV8Posted));
+  busy.Set("v8Parked", Napi::Number::New(env, g_busyV8Parked));
+  busy.Set("threadpoolPosted", Napi::Number::New(env, g_busyUvPosted));
+  busy.Set("threadpoolParked", Napi::Number::New(env, g_busyUvParked));
+  o.Set("lastTimeout", busy);
   o.Set("lastBarrierUs", Napi::Number::New(env, g_lastBarrierUs));
   o.Set("lastMadviseUs", Napi::Number::New(env, g_lastMadviseUs));
   o.Set("lastForkUs", Napi::Number::New(env, g_lastForkUs));
@@ -850,6 +890,11 @@ static Napi::Value ForkInfo(const Napi::CallbackInfo& info) {
   o.Set("madvisePerMapping", Napi::Boolean::New(env, g_perMapping));
 #endif
   return o;
+}
+
+static Napi::Value SetThreadCensus(const Napi::CallbackInfo& info) {
+  g_census = info.Length() > 0 && info[0].ToBoolean().Value();
+  return info.Env().Undefined();
 }
 
 static Napi::Value SetBarrierTimeout(const Napi::CallbackInfo& info) {
@@ -996,6 +1041,7 @@ void InitFork(Napi::Env env, Napi::Object exports) {
   exports.Set("forkHold", Napi::Function::New(env, ForkHold, "forkHold"));
   exports.Set("forkRelease", Napi::Function::New(env, ForkRelease, "forkRelease"));
   exports.Set("setBarrierTimeout", Napi::Function::New(env, SetBarrierTimeout, "setBarrierTimeout"));
+  exports.Set("setThreadCensus", Napi::Function::New(env, SetThreadCensus, "setThreadCensus"));
   exports.Set("setLoopDryCallback", Napi::Function::New(env, SetLoopDryCallback, "setLoopDryCallback"));
   exports.Set("setChildWorkers", Napi::Function::New(env, SetChildWorkers, "setChildWorkers"));
   exports.Set("settleHeap", Napi::Function::New(env, SettleHeap, "settleHeap"));

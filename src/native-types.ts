@@ -35,6 +35,8 @@ export interface NativeForkInfo {
   /** In a child: the platform's worker-thread tasks run on the child's own pool. */
   childPoolActive: boolean;
   markingFinished: number;
+  /** The last barrier that timed out: threads posted a park item and how many of them parked. */
+  lastTimeout: { v8Posted: number; v8Parked: number; threadpoolPosted: number; threadpoolParked: number };
   childPoolThreads?: number;
   childPoolPosted?: number;
   childPoolRan?: number;
@@ -45,11 +47,19 @@ export interface NativeForkInfo {
   madvisePerMapping?: boolean;
 }
 
+/** A thread of this process that the fork barrier does not park (Linux: its tid and its comm name). */
+export interface ForeignThread {
+  tid: number;
+  name: string;
+}
+
 export interface NativeSelfCheck {
   ok: boolean;
   v8Posted: number;
   uvPosted: number;
   arrived: number;
+  /** Of `arrived`: libuv threadpool threads (a busy one has not arrived). */
+  threadpoolArrived: number;
   probesArrived: number;
   /** 'ok': a task and a job posted through Node's platform would reach a child's own pool. */
   workerRouting: 'ok' | 'off' | 'not run' | 'incomplete' | 'no vtable slots';
@@ -118,6 +128,9 @@ export interface NativeAddon {
   forkHold(): void;
   forkRelease(): void;
   setBarrierTimeout(ms: number): void;
+  setThreadCensus(on: boolean): void;
+  threadCensus(): ForeignThread[];
+  inheritedConnections(): string[];
   setLoopDryCallback(callback: () => void): void;
 
   FdWatcher: typeof NativeFdWatcher;

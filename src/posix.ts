@@ -15,7 +15,9 @@ import * as diagnostics from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { NativeAddon, NativeAddress, NativeForkInfo, NativeSelfCheck, NativeFdWatcher } from './native-types';
+import type { Worker as ThreadWorker } from 'node:worker_threads';
+import { describeBusy, describeThreads, threadsMessage } from './fork-hazards';
+import type { ForeignThread, NativeAddon, NativeAddress, NativeForkInfo, NativeSelfCheck, NativeFdWatcher } from './native-types';
 
 // ---------------------------------------------------------------------------------------------
 // Loading
@@ -398,42 +400,145 @@ export function forkInfo(): NativeForkInfo {
   return native.forkInfo();
 }
 
+/** In a forked child: the peers of the parent's connections it let go of (native/inherited.cc). */
+export function inheritedConnections(): string[] {
+  return inChild ? native.inheritedConnections() : [];
+}
+
 /** True in a process created by this module's fork(). */
 export function isForkedChild(): boolean {
   return inChild;
 }
 
+/** What a server adds to fork()'s policy for the app's own threads (issue 25). */
+export interface ForkPolicy {
+  /** Says why the first fork waits (threads the app started, a busy threadpool). */
+  log?: (line: string) => void;
+  /** The fix a refusal for the app's threads names (the server's: a hook, a flag). */
+  threadFix?: string;
+  /** How long the first fork waits for the app's threads to end (libvips ends idle ones ~15 s after its last image). */
+  threadWaitMs?: number;
+  /** How long the first fork waits for a busy libuv threadpool (a job the app started at load). */
+  busyWaitMs?: number;
+}
+
+const policy: Required<ForkPolicy> = {
+  log: () => {},
+  threadFix: 'start them after the fork, in the child (lazily, at the first request that needs them)',
+  threadWaitMs: 20_000,
+  busyWaitMs: 30_000,
+};
+
+export function setForkPolicy(p: ForkPolicy): void {
+  Object.assign(policy, Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)));
+}
+
+// FORKSERVE_THREAD_CENSUS=0: fork whatever threads the app runs (for a thread known to be safe to
+// lose, such as one that only sleeps; the child never has it).
+if (process.env.FORKSERVE_THREAD_CENSUS === '0') native.setThreadCensus(false);
+
+// The app's worker_threads Workers, for the refusal's words (Node 20 names their threads "node").
+const liveWorkers = new Set<ThreadWorker>();
+process.on('worker', (w: ThreadWorker) => {
+  liveWorkers.add(w);
+  w.once('exit', () => liveWorkers.delete(w));
+});
+
+function threadsError(threads: ForeignThread[]): Error {
+  return Object.assign(new Error(threadsMessage(threads, liveWorkers.size, policy.threadFix)), { code: 'ERR_FORKSERVE_THREADS', threads });
+}
+
+/** A fork refused because threads would not pause: EAGAIN, transient, with what was busy. */
+export class ForkBusyError extends PosixError {
+  constructor(text: string) {
+    super(os.constants.errno.EAGAIN, 'fork', text);
+  }
+}
+
+let timeoutsSeen = 0;
+
+/** fork()'s native errors in words: the app's threads, or the barrier's timeout (what was busy). */
+function explainForkError(err: unknown): unknown {
+  if ((err as { code?: unknown })?.code === 'ERR_FORKSERVE_THREADS') return threadsError((err as { threads: ForeignThread[] }).threads);
+  if (!isErrno(err, 'EAGAIN')) return err;
+  const info = native.forkInfo();
+  if (info.barrierTimeouts === timeoutsSeen) return err; // the kernel's EAGAIN (a process limit)
+  timeoutsSeen = info.barrierTimeouts;
+  return new ForkBusyError(describeBusy(info.lastTimeout, info.barrierTimeoutMs));
+}
+
 /**
  * Runs fork()'s one-time preparation now instead of at the first fork: the thread self-check
  * (which also starts libuv's threadpool), the warm-up of the child's start-up code and one full
- * garbage collection (a pause of a few ms for a start-up heap, longer for a large one). A server
- * calls it at start-up, so a process limit reached later cannot stop libuv from starting threads.
+ * garbage collection (a pause of a few ms for a start-up heap, longer for a large one), then the
+ * census of the app's own threads. A server calls it at start-up, so a process limit reached later
+ * cannot stop libuv from starting threads, and an app that cannot be forked is refused at once.
+ * Waits (policy.busyWaitMs) while the threadpool runs a job the app started; waits
+ * (policy.threadWaitMs) for threads the app started to end, then refuses (ERR_FORKSERVE_THREADS).
  */
 export function prepareFork(): void {
-  if (!selfChecked && !inChild) {
-    const check = native.forkSelfCheck(2000, 50);
-    if (!check.ok) {
-      throw Object.assign(
-        new Error(
-          check.workerRouting === 'incomplete' || check.workerRouting === 'no vtable slots'
+  if (selfChecked || inChild) return;
+  const check = selfCheckWhenIdle();
+  if (!check.ok) {
+    const parked = check.arrived === check.v8Posted + check.uvPosted;
+    throw Object.assign(
+      new Error(
+        !parked
+          ? `fork: ${describeBusy(busyOf(check), policy.busyWaitMs)}; forkserve forks once it is idle`
+          : check.workerRouting === 'incomplete' || check.workerRouting === 'no vtable slots'
             ? `fork: the self-check failed (${JSON.stringify(check)}); on this Node version V8's background work cannot ` +
               'be routed to threads of a forked child (FORKSERVE_CHILD_WORKERS=0 forks without them: long-lived children may spin)'
             : `fork: the self-check failed (${JSON.stringify(check)}); this Node version has threads forkserve ` +
               'cannot park, and forked children could hang',
-        ),
-        { code: 'ERR_FORKSERVE_SELF_CHECK' },
-      );
-    }
-    selfChecked = true;
-    warmChildInit();
-    // One full GC before the first fork: children inherit V8's heap sizing, and before an
-    // isolate's first mark-compact that is the start-up state, tuned to the parent's own history
-    // (native/fork.cc, settleHeap: on Node 26 it cost a child twice the scavenges of a spawned server).
-    // It is an incremental one, as V8's own are (native/fork.cc, startMarking: an atomic one sets
-    // the heap growth of the parent and of every child for good); the testing GC only if V8 would
-    // not start marking or did not finish it in time.
-    if (!(native.startMarking() && completeMarking())) native.settleHeap(gcExposed());
+      ),
+      { code: parked ? 'ERR_FORKSERVE_SELF_CHECK' : 'ERR_FORKSERVE_BUSY' },
+    );
   }
+  selfChecked = true;
+  warmChildInit();
+  // One full GC before the first fork: children inherit V8's heap sizing, and before an
+  // isolate's first mark-compact that is the start-up state, tuned to the parent's own history
+  // (native/fork.cc, settleHeap: on Node 26 it cost a child twice the scavenges of a spawned server).
+  // It is an incremental one, as V8's own are (native/fork.cc, startMarking: an atomic one sets
+  // the heap growth of the parent and of every child for good); the testing GC only if V8 would
+  // not start marking or did not finish it in time.
+  if (!(native.startMarking() && completeMarking())) native.settleHeap(gcExposed());
+  waitForForeignThreads();
+}
+
+const busyOf = (c: NativeSelfCheck): NativeForkInfo['lastTimeout'] => ({
+  v8Posted: c.v8Posted,
+  v8Parked: c.arrived - c.threadpoolArrived,
+  threadpoolPosted: c.uvPosted,
+  threadpoolParked: c.threadpoolArrived,
+});
+
+/** The self-check, again while a thread stays busy (a job the app started at load), up to policy.busyWaitMs. */
+function selfCheckWhenIdle(): NativeSelfCheck {
+  const started = Date.now();
+  let said = false;
+  for (;;) {
+    const check = native.forkSelfCheck(2000, 50);
+    const waited = Date.now() - started;
+    if (check.arrived === check.v8Posted + check.uvPosted || waited >= policy.busyWaitMs) return check;
+    if (!said) policy.log(`fork: waiting up to ${policy.busyWaitMs / 1000} s before the first fork: ${describeBusy(busyOf(check), waited)}`);
+    said = true;
+  }
+}
+
+/** Threads the app started that the barrier does not know: wait for them to end, then refuse. */
+function waitForForeignThreads(): void {
+  let threads = native.threadCensus();
+  if (threads.length === 0 || process.env.FORKSERVE_THREAD_CENSUS === '0') return;
+  // A Worker does not end by itself; other threads may (libvips ends its idle ones).
+  if (threads.length <= liveWorkers.size) throw threadsError(threads);
+  const deadline = Date.now() + policy.threadWaitMs;
+  policy.log(`fork: waiting up to ${policy.threadWaitMs / 1000} s for threads the app started to end: ${describeThreads(threads, liveWorkers.size)}`);
+  while (threads.length > 0 && Date.now() < deadline) {
+    Atomics.wait(settleWait, 0, 0, 100);
+    threads = native.threadCensus();
+  }
+  if (threads.length > 0) throw threadsError(threads);
 }
 
 const gcExposed = (): boolean => typeof (globalThis as { gc?: unknown }).gc === 'function';
@@ -478,11 +583,19 @@ function ensureForkable(): void {
  * event loop has been re-initialised, our watchers and SIGCHLD handler are gone, process.pid is
  * right, randomness is fresh, and process.exit()/an empty event loop end the child through _exit().
  * Inherited timers and other handles of the parent's still exist: close them before real work.
- * Throws EAGAIN (fork refused, or threads could not be parked in time).
+ * Throws EAGAIN: the kernel's (a process limit), or a ForkBusyError (threads could not be paused
+ * in time: a long threadpool job), both transient; ERR_FORKSERVE_THREADS for threads the app
+ * started that the child would not have. A child reads end-of-file on the parent's connections
+ * (inheritedConnections() lists them) and never sees the parent's I/O in flight complete.
  */
 export function fork(): number {
   ensureForkable();
-  const pid = native.fork();
+  let pid: number;
+  try {
+    pid = native.fork();
+  } catch (err) {
+    throw explainForkError(err);
+  }
   if (pid === 0) initChild();
   return pid;
 }
@@ -495,7 +608,11 @@ export function fork(): number {
  */
 export function withForkBarrier<T>(fn: () => T): T {
   ensureForkable();
-  native.forkHold();
+  try {
+    native.forkHold();
+  } catch (err) {
+    throw explainForkError(err);
+  }
   try {
     return fn();
   } finally {
@@ -510,7 +627,7 @@ function childExitCode(code?: number | string | null): number {
 
 // The parent's event loop must never run dry in the child: Node would wait forever for platform
 // tasks that no thread will run. The native guard calls this instead.
-native.setLoopDryCallback(() => native._exit(childExitCode()));
+native.setLoopDryCallback(() => leaveChild(childExitCode()));
 
 function childOnUncaughtException(err: unknown): void {
   // Only when nobody else handles it: Node's default would print, then hang in platform shutdown.
@@ -519,7 +636,7 @@ function childOnUncaughtException(err: unknown): void {
   try {
     fs.writeSync(2, `${text}\n`);
   } finally {
-    native._exit(1);
+    leaveChild(1);
   }
 }
 
@@ -574,13 +691,45 @@ const detachParentsChildProcesses = (function detachParentsChildProcesses(): voi
 const proc = process;
 const pidDescriptor: PropertyDescriptor = { value: 0, configurable: true, enumerable: true, writable: false };
 const childExit = (function exit(code?: number | string | null): never {
-  return native._exit(childExitCode(code));
+  return leaveChild(childExitCode(code));
 }) as typeof process.exit;
+
+/** The parent's 'exit' listeners at the fork: not the child's to run. */
+let parentsExitListeners: ReadonlySet<unknown> = new Set();
+let leaving = false;
+
+/**
+ * How a forked child ends: the 'exit' listeners the child itself added run, as Node runs them at
+ * exit (a pino transport flushes its lines there, a worker_threads pool says goodbye), then
+ * _exit(code). The parent's listeners do not run here (they are about the parent's state), and
+ * Node's own exit path is never taken: it joins threads a child does not have (FORK-SAFETY.md 3).
+ * (Parenthesised: compiled at load time, see initChild.)
+ */
+export const leaveChild = (function leaveChild(code: number): never {
+  if (!leaving && inChild) {
+    leaving = true;
+    proc.exitCode = code;
+    for (const listener of proc.listeners('exit')) {
+      if (parentsExitListeners.has(listener)) continue;
+      try {
+        (listener as (code: number) => void).call(proc, code);
+      } catch (err) {
+        try {
+          fs.writeSync(2, `${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+        } catch {
+          /* stderr is gone */
+        }
+      }
+    }
+  }
+  return native._exit(code);
+});
 
 const initChild = (function initChild(): void {
   inChild = true;
   pidDescriptor.value = native.getpid();
   Object.defineProperty(proc, 'pid', pidDescriptor);
+  parentsExitListeners = new Set(proc.listeners('exit'));
   watchers.forEach(closeWatcher);
   detachParentsChildProcesses();
   sigchldHandler = undefined;

@@ -13,13 +13,13 @@ import {
 import { GRACEFUL_TIMEOUT_MS, MAX_CHILDREN, serveForkingEvented, whenStopped } from '../server/forking-evented';
 import { LARGE_PAGES_MODES, type LargePagesMode, moveCodeToHugePages } from '../server/large-pages';
 import { listenAndAnnounce } from '../server/listener';
-import { plural, say } from '../server/log';
+import { plural, say, warn } from '../server/log';
 import { answerCanned } from '../server/tutorial';
 import { helloApp, serverHeader } from '../server/hello-app';
 import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, serveHttpConnection, warmUpHttpPath } from '../server/http-connection';
 import { drainConnections, gatewayHandler } from '../gateway';
 import { describeApp, loadAppSpec, reportAppError, warmUpGateway } from '../server/gateway-app';
-import { SOMAXCONN, type SocketAddress } from '../posix';
+import { SOMAXCONN, prepareFork, setForkPolicy, type SocketAddress } from '../posix';
 import { errorResponse } from '../http/response';
 
 runMain(async () => {
@@ -83,6 +83,9 @@ runMain(async () => {
   const paths = warmUpPaths(values);
   if (paths.length > 0 && !app) throw new UsageError('--warm-up needs an app (module:export)');
   if (app) await warmUpGateway(app, http, paths);
+  // Before the serving line: an app that cannot be forked (threads it started) is refused here.
+  setForkPolicy({ log: warn, threadFix: 'start them lazily, at the first request that needs them (each child is forked from this process)' });
+  prepareFork();
   const listener = listenAndAnnounce({ ...address, backlog });
   let handle: (fd: number, peer: SocketAddress, stopFd: number) => void | Promise<void>;
   if (app) {

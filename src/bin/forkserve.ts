@@ -21,8 +21,8 @@ import { adopt, closeListeners, describeListener, openListeners, type BindSpec, 
 import { takeListenFds } from '../prefork/systemd';
 import { takeUpgrade } from '../prefork/upgrade';
 import { DEFAULT_FORWARDED_ALLOW_IPS, parseForwardedAllowIps } from '../gateway/forwarded';
-import { say } from '../server/log';
-import { setNonBlocking } from '../posix';
+import { say, warn } from '../server/log';
+import { prepareFork, setForkPolicy, setNonBlocking } from '../posix';
 import { STATUS_TIMEOUT_MS, formatStatus, readStatus } from '../prefork/status-client';
 
 
@@ -124,6 +124,7 @@ else runMain(async () => {
       'access-log-format': { type: 'string', default: DEFAULT_ACCESS_LOG_FORMAT },
       'status-socket': { type: 'string' },
       'status-page': { type: 'string' },
+      'no-preload': { type: 'boolean', default: false },
       ...appOptions(HEADERS_TIMEOUT_MS / 1000),
     },
     help: {
@@ -145,6 +146,7 @@ else runMain(async () => {
         `(default: '${DEFAULT_ACCESS_LOG_FORMAT}')`,
       'status-socket': "a unix socket (mode 0600) where the master tells its workers' state as JSON, read by\n`forkserve status PATH`; removed when the master exits (default: none)",
       'status-page': 'HOST:PORT of an HTML page of the same, live, and /status.json; anyone who reaches it\nsees the requests in flight: use 127.0.0.1 (default: none)',
+      'no-preload': "each worker loads the app itself, after the fork, instead of the master once before it\n(for an app that starts threads at load; costs each worker the load and the shared memory)",
       ...appHelp(HEADERS_TIMEOUT_MS / 1000),
     },
   });
@@ -180,8 +182,22 @@ else runMain(async () => {
   // that the environment the app sees no longer names them.
   const upgrade = takeUpgrade();
   const activated = takeListenFds();
-  const app = await loadAppSpec(spec, forced);
-  await warmUpGateway(app, { ...http, forwarded }, paths);
+  // --no-preload: the master never loads the app; each worker does, after its fork (loadInWorker).
+  const preload = !values['no-preload'];
+  let app = preload ? await loadAppSpec(spec, forced) : undefined;
+  if (app) await warmUpGateway(app, { ...http, forwarded }, paths);
+  const loadInWorker = preload
+    ? undefined
+    : async (): Promise<void> => {
+        app = await loadAppSpec(spec, forced);
+        await warmUpGateway(app, { ...http, forwarded }, paths);
+      };
+  // Before the listeners and the serving line: an app that cannot be forked is refused here.
+  setForkPolicy({
+    log: warn,
+    threadFix: 'start them in a postFork hook (--config) or lazily at the first request that needs them, or run with --no-preload',
+  });
+  prepareFork();
   let listeners: PreforkListener[];
   if (upgrade) listeners = upgrade.listeners;
   else if (activated.length > 0) listeners = activated.map((fd) => adopt(fd, 'systemd socket activation (LISTEN_FDS)', false));
@@ -197,7 +213,8 @@ else runMain(async () => {
     timeoutMs,
     maxRequests,
     maxRequestsJitter,
-    makeServe: (observer) => gatewayHandler(app, { ...http, observer, forwarded }, reportAppError),
+    makeServe: (observer) => gatewayHandler(app!, { ...http, observer, forwarded }, reportAppError),
+    loadInWorker,
     accessLog,
     statusSocket,
     statusPage,
@@ -219,7 +236,8 @@ else runMain(async () => {
     setNonBlocking(l.fd, true);
   }
   for (const line of statusLines) say(line);
-  say(`Serving ${describeApp(app, spec)} with ${workers} ${workers === 1 ? 'worker' : 'workers'}`);
+  const serving = app ? describeApp(app, spec) : `${spec} (loaded by each worker: --no-preload)`;
+  say(`Serving ${serving} with ${workers} ${workers === 1 ? 'worker' : 'workers'}`);
   await config?.hooks.onStarting?.({ workers, addresses });
   master.start();
 });

@@ -20,7 +20,8 @@
 
 import type { ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
-import { _exit, fork, getppid, kill, prepareFork } from '../posix';
+import { _exit, fork, getppid, inheritedConnections, isErrno, kill, prepareFork, setParentDeathSignal } from '../posix';
+import { describeInheritedConnections } from '../fork-hazards';
 import { plural, say, warn } from '../server/log';
 import { OwnChildren } from '../server/own-children';
 import { describeExit, isCleanExit, signalName, type ChildExit } from '../server/reaper';
@@ -45,6 +46,8 @@ const SIG = os.constants.signals;
 type MasterSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGTTIN' | 'SIGTTOU' | 'SIGUSR2' | 'SIGUSR1';
 // (A listener for SIGUSR1 also keeps Node from starting its inspector on it.)
 const HANDLED: MasterSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR2', 'SIGUSR1'];
+/** How soon the master tries again after a fork that failed (a busy threadpool, a process limit). */
+const SPAWN_RETRY_MS = 1000;
 /** How often the master looks whether its new workers accept yet (readiness). */
 const READY_POLL_MS = 20;
 
@@ -62,6 +65,8 @@ export interface MasterOptions {
   maxRequests: number;
   maxRequestsJitter: number;
   makeServe: WorkerOptions['makeServe'];
+  /** --no-preload: loads the app in each worker, after the fork and before postFork (a failure: boot error). */
+  loadInWorker?: () => Promise<void>;
   /** --access-log: open here, inherited by every worker. */
   accessLog?: AccessLog;
   hooks?: Hooks;
@@ -82,6 +87,8 @@ interface Worker {
   slot: number;
   /** Told to stop (HUP, TTOU): not counted towards the target any more. */
   retiring: boolean;
+  /** The HUP generation it was forked in: a HUP replaces the workers of earlier ones. */
+  generation: number;
   timedOut: boolean;
 }
 
@@ -97,6 +104,12 @@ export class Master {
   private keepAlive: NodeJS.Timeout | undefined;
   private bootFailures = 0;
   private isWorker = false;
+  /** Incremented by each HUP: workers of an earlier generation are replaced, one new one at a time. */
+  private generation = 0;
+  /** A fork failed: the master keeps the workers it has and tries again (the retry timer). */
+  private spawnRetry: NodeJS.Timeout | undefined;
+  /** Why forks fail, while they do (said once, and again when it changes). */
+  private spawnFailure: string | undefined;
   private readonly listeners = new Map<MasterSignal, () => void>();
   private readonly scoreboard = new Scoreboard(SLOTS);
   /** The new master of an upgrade in progress. */
@@ -220,6 +233,8 @@ export class Master {
     }
     this.spawnMissing();
     if (this.isWorker) return; // a worker forked in this pass returns through here
+    this.replaceOld();
+    if (this.isWorker) return;
     this.retireExtra();
   }
 
@@ -263,10 +278,9 @@ export class Master {
         if (this.state !== 'running') return;
         say(`Hang up: replacing ${plural(this.current().length, 'worker', 'workers')}`);
         this.notify('RELOADING=1');
-        for (const w of this.current()) w.retiring = true;
-        this.spawnMissing();
+        this.generation++;
+        this.replaceOld();
         if (this.isWorker) return;
-        for (const w of this.workers.values()) if (w.retiring) this.signal(w.pid, SIG.SIGTERM);
         this.whenWorkersAccept(() => this.notify('READY=1'));
         return;
       case 'SIGUSR2':
@@ -317,7 +331,20 @@ export class Master {
   }
 
   private spawnMissing(): void {
-    for (let n = this.current().length; n < this.target && !this.isWorker; n++) this.spawn();
+    for (let n = this.current().length; n < this.target && !this.isWorker; n++) if (!this.spawn()) return;
+  }
+
+  /**
+   * HUP: each worker of an earlier generation is replaced by a new one, which is forked first; the
+   * old one stops gracefully once its successor exists. If a fork fails the old workers keep
+   * serving and the rest is done at the retry.
+   */
+  private replaceOld(): void {
+    for (const old of this.current().filter((w) => w.generation < this.generation)) {
+      if (!this.spawn() || this.isWorker) return;
+      old.retiring = true;
+      this.signal(old.pid, SIG.SIGTERM);
+    }
   }
 
   private retireExtra(): void {
@@ -328,23 +355,52 @@ export class Master {
     }
   }
 
-  private spawn(): void {
+  /** Forks a worker; false if it could not (said, and tried again later). True in the worker too. */
+  private spawn(): boolean {
+    if (this.spawnRetry) return false; // a fork failed a moment ago: wait for the retry
     const slot = this.scoreboard.claim();
     if (slot < 0) {
       warn(`${SLOTS} workers at once is the most the scoreboard holds: not forking another`);
       this.target = this.workers.size;
-      return;
+      return false;
     }
     this.runHook('preFork', () => this.options.hooks?.preFork?.({ slot }));
-    const pid = fork();
-    if (pid === 0) {
-      this.becomeWorker(slot);
-      return;
+    const masterPid = process.pid;
+    let pid: number;
+    try {
+      pid = fork();
+    } catch (err) {
+      this.scoreboard.free(slot);
+      if (!isErrno(err, 'EAGAIN', 'ENOMEM') && (err as { code?: unknown })?.code !== 'ERR_FORKSERVE_THREADS') throw err;
+      this.postponeSpawn((err as Error).message);
+      return false;
     }
+    if (pid === 0) {
+      this.becomeWorker(slot, masterPid);
+      return true;
+    }
+    if (this.spawnFailure !== undefined) say('Forking workers again');
+    this.spawnFailure = undefined;
     this.scoreboard.assign(slot, pid);
     this.children.add(pid);
-    this.workers.set(pid, { pid, born: Date.now(), slot, retiring: false, timedOut: false });
+    this.workers.set(pid, { pid, born: Date.now(), slot, retiring: false, timedOut: false, generation: this.generation });
     say(`Booting worker with pid ${pid}`);
+    return true;
+  }
+
+  /**
+   * A fork failed for a reason that passes (a threadpool job, a process limit, a thread the app
+   * started in the master): the workers it has keep serving, and the master tries again in
+   * SPAWN_RETRY_MS, saying why once (and again if the reason changes).
+   */
+  private postponeSpawn(why: string): void {
+    const reason = why.replace(/ \d+(\.\d+)? s\b/g, ''); // "after 2 s" changes; the reason does not
+    if (this.spawnFailure !== reason) warn(`${why}: worker spawn postponed (${plural(this.current().length, 'worker', 'workers')} serving; trying again every ${SPAWN_RETRY_MS / 1000} s)`);
+    this.spawnFailure = reason;
+    this.spawnRetry = setTimeout(() => {
+      this.spawnRetry = undefined;
+      this.wake();
+    }, SPAWN_RETRY_MS);
   }
 
   /** Kills and replaces workers whose event loop has not ticked for --timeout, saying what they were doing. */
@@ -365,7 +421,7 @@ export class Master {
   }
 
   /** In the forked child: drop the master's duties, serve. */
-  private becomeWorker(slot: number): void {
+  private becomeWorker(slot: number, masterPid: number): void {
     this.isWorker = true;
     // First: the status listeners and their connections came with the fork; only the master answers.
     for (const l of this.status) l.closeInWorker();
@@ -376,6 +432,11 @@ export class Master {
     process.on('SIGTERM', remember);
     process.on('SIGQUIT', remember);
     process.on('SIGUSR1', remember);
+    // A worker still loading the app (--no-preload) or in its postFork hook when the master dies
+    // must learn of it too: SIGTERM, remembered till then; a master that died before the death
+    // signal was set is no longer the parent.
+    if (process.platform === 'linux') setParentDeathSignal(SIG.SIGTERM);
+    if (getppid() !== masterPid) early.push('SIGTERM');
     ignoreMasterSignals();
     this.options.upgrade?.closeInWorker();
     this.children.close();
@@ -383,14 +444,17 @@ export class Master {
     clearInterval(this.keepAlive);
     clearInterval(this.readyPoll);
     clearTimeout(this.deadline);
+    clearTimeout(this.spawnRetry);
     if (this.scheduled) clearImmediate(this.scheduled);
+    const inherited = inheritedConnections();
+    if (inherited.length > 0) say(`Worker ${process.pid} ${describeInheritedConnections(inherited, 'the master')}`);
     const listenFds = this.options.listeners.map((l) => l.fd);
     const { makeServe, timeoutMs, maxRequests, maxRequestsJitter, hooks } = this.options;
     const serve = (): void => {
       runWorker({
         listenFds,
         makeServe,
-        masterPid: getppid(),
+        masterPid,
         scoreboard: this.scoreboard,
         slot,
         // Often enough that a healthy worker never looks stuck (to --timeout, or to the balancing of
@@ -405,14 +469,21 @@ export class Master {
       process.removeListener('SIGQUIT', remember);
       process.removeListener('SIGUSR1', remember);
     };
-    if (!hooks?.postFork) return serve();
-    // The worker accepts nothing until its postFork hook has run (and settled, if it is async).
+    const { loadInWorker } = this.options;
+    if (!hooks?.postFork && !loadInWorker) return serve();
+    // The worker accepts nothing until it has loaded the app (--no-preload) and its postFork hook
+    // has run (and settled, if it is async).
+    let step = 'loading the app';
     const failed = (err: unknown): never => {
-      warn(`Worker ${process.pid}: postFork failed: ${(err as Error)?.message ?? String(err)}`);
+      warn(`Worker ${process.pid}: ${step} failed: ${(err as Error)?.message ?? String(err)}`);
       return _exit(EXIT_WORKER_BOOT_ERROR);
     };
+    const postFork = (): unknown => {
+      step = 'postFork';
+      return hooks?.postFork?.({ pid: process.pid, slot });
+    };
     try {
-      Promise.resolve(hooks.postFork({ pid: process.pid, slot })).then(serve, failed);
+      Promise.resolve(loadInWorker?.()).then(postFork).then(serve, failed);
     } catch (err) {
       failed(err);
     }
@@ -494,6 +565,7 @@ export class Master {
 
   private exit(code: number): never {
     clearTimeout(this.deadline);
+    clearTimeout(this.spawnRetry);
     clearInterval(this.keepAlive);
     clearInterval(this.readyPoll);
     this.closeListeners();

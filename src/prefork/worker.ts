@@ -16,7 +16,7 @@
 
 import { drainConnections, type RequestObserver } from '../gateway';
 import {
-  FdWatcher, SIGTERM, SOCK_CLOEXEC, UV_READABLE, _exit, accept, close, getppid, isErrno, setParentDeathSignal,
+  FdWatcher, SIGTERM, SOCK_CLOEXEC, UV_READABLE, accept, leaveChild, close, getppid, isErrno, setParentDeathSignal,
   type SocketAddress,
 } from '../posix';
 import { ACCEPT_RETRY_DELAY_MS, EXHAUSTION_CODES } from '../server/accept';
@@ -150,7 +150,7 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
   /** Exits now, after writing out the access log lines held (_exit() would drop them). */
   function leave(): never {
     accessLog?.flush();
-    return _exit(0);
+    return leaveChild(0);
   }
 
   process.on('SIGTERM', stopGracefully);

@@ -1,7 +1,7 @@
 // The child side of a fork-per-connection server: close the listener copy, serve the one client,
 // close it, leave through _exit(). Any failure is reported and ends only this child.
 
-import { _exit, close, getpid, getppid } from '../posix';
+import { _exit, close, getpid, getppid, leaveChild } from '../posix';
 import { say, warn } from './log';
 
 export interface ChildOptions {
@@ -40,7 +40,7 @@ export const runChildAsync = (function runChildAsync({
     } catch {
       /* the handler closed it */
     }
-    return _exit(code);
+    return leaveChild(code);
   });
   try {
     close(listenFd);

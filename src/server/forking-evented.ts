@@ -20,9 +20,10 @@
 
 import {
   AF_INET, FdWatcher, MSG_DONTWAIT, MSG_PEEK, POLLIN, PosixError, SHUT_WR, SIGINT, SIGKILL, SOCK_CLOEXEC, SOCK_STREAM, UV_READABLE, accept, close, connect,
-  fork, isErrno, kill, pipe, poll, prepareFork, recv, sendall, setCloseOnExec, sigaction, socket, withForkBarrier,
+  fork, inheritedConnections, isErrno, kill, pipe, poll, prepareFork, recv, sendall, setCloseOnExec, sigaction, socket, withForkBarrier,
   setNonBlocking, shutdown, type SocketAddress,
 } from '../posix';
+import { describeInheritedConnections } from '../fork-hazards';
 import { EXHAUSTION_CODES, ACCEPT_RETRY_DELAY_MS } from './accept';
 import { runChildAsync, serveFromMicrotask } from './child';
 import { createListener, type Listener } from './listener';
@@ -61,6 +62,14 @@ function answerAndClose(fd: number, response: Buffer): void {
     /* the client left */
   }
   close(fd);
+}
+
+/** How long the listener rests after a fork that could not be made (refuseBurst). */
+const FORK_RETRY_MS = 250;
+
+/** A fork that failed for a reason that passes: EAGAIN (a busy threadpool, a process limit), ENOMEM, the app's threads. */
+function isForkRefusal(err: unknown): boolean {
+  return isErrno(err, 'EAGAIN', 'ENOMEM') || (err as { code?: unknown })?.code === 'ERR_FORKSERVE_THREADS';
 }
 
 function refuse(fd: number): void {
@@ -149,6 +158,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   let stopPoll: NodeJS.Timeout | undefined;
   let inChild = false;
   let atCap: NodeJS.Timeout | undefined; // not accepting: maxChildren are running
+  let forkFailure: string | undefined; // why forks fail, while they do (said once)
   let capWarned = false;
   type Client = SocketAddress & { fd: number };
   /** Accepted connections whose request has not started to arrive: held here, not in a child. */
@@ -182,7 +192,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     try {
       pid = fork();
     } catch (err) {
-      if (!isErrno(err, 'EAGAIN', 'ENOMEM')) throw err;
+      if (!isForkRefusal(err)) throw err;
       warn(`${(err as Error).message}: answering 503`);
       refuse(client.fd);
       return;
@@ -191,6 +201,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
       becomeChild(client);
       return;
     }
+    forkFailure = undefined;
     served++;
     children.add(pid);
     close(client.fd);
@@ -202,6 +213,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
    */
   const becomeChild = (function becomeChild(client: Client): void {
     inChild = true;
+    if (served === 0) sayInherited();
     children.close();
     close(stopWriteFd);
     // The parent's other connections are not ours (their watchers are closed by fork()).
@@ -219,6 +231,12 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     if (process.listenerCount('SIGINT') === 0) sigaction(SIGINT, 'ignore');
     runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (function serve(fd: number) { return handle(fd, client, stopFd); }), sleepMs: childSleepMs });
   });
+
+  /** The first child says which of the parent's connections it let go of (every child does the same). */
+  function sayInherited(): void {
+    const peers = inheritedConnections();
+    if (peers.length > 0) warn(`Child ${process.pid} ${describeInheritedConnections(peers, 'the parent')}; every child does the same`);
+  }
 
   /**
    * Runs here, once, before the first fork, what every child runs that can run in the parent
@@ -267,7 +285,39 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   function listenerOnReadable(status: number): void {
     if (status < 0 || stopping) return;
     // One barrier for the whole burst of pending connections (see withForkBarrier).
-    withForkBarrier(acceptPending);
+    try {
+      withForkBarrier(acceptPending);
+    } catch (err) {
+      if (!isForkRefusal(err)) throw err;
+      refuseBurst((err as Error).message);
+    }
+  }
+
+  /**
+   * No child can be forked now (a threadpool job of the app's in this process, a process limit, a
+   * thread the app started here): the pending connections are answered 503 and the listener rests
+   * for FORK_RETRY_MS, then tries again. Said once per cause.
+   */
+  function refuseBurst(why: string): void {
+    const reason = why.replace(/ \d+(\.\d+)? s\b/g, '');
+    if (reason !== forkFailure) warn(`${why}: answering 503 until a child can be forked`);
+    forkFailure = reason;
+    for (let n = 0; n < ACCEPT_BURST; n++) {
+      let client: Client;
+      try {
+        client = accept(listener.fd, SOCK_CLOEXEC);
+      } catch (err) {
+        if (isErrno(err, 'EINTR', 'ECONNABORTED')) continue;
+        break;
+      }
+      refuse(client.fd);
+    }
+    if (backoff || atCap) return;
+    watcher.stop();
+    backoff = setTimeout(() => {
+      backoff = undefined;
+      if (!stopping && !atCap) watcher.start(UV_READABLE);
+    }, FORK_RETRY_MS);
   }
 
   function acceptPending(): void {

@@ -414,6 +414,22 @@ describe('the status page', () => {
       const idlePid = pids.find((p) => p !== busyPid)!;
       expect(await page.locator(`tr[data-pid="${idlePid}"]`).getAttribute('data-state')).toBe('idle');
 
+      // Freeze the page for the picture: it replaces its rows every second, and a row replaced
+      // between the screenshot and the measuring of its box had no box (null: once in CI, loaded).
+      // Its next poll waits at a gate until the measuring is done; the one in flight lands first.
+      await page.evaluate(() => {
+        const w = window as unknown as { fetch: typeof fetch; resumePolls: () => void };
+        const real = w.fetch;
+        let open = (): void => {};
+        const gate = new Promise<void>((resolve) => (open = resolve));
+        w.fetch = (...args: Parameters<typeof fetch>) => gate.then(() => real(...args));
+        w.resumePolls = () => {
+          w.fetch = real;
+          open();
+        };
+      });
+      await page.waitForTimeout(1500);
+      await page.locator(`tr[data-pid="${busyPid}"][data-state="busy"]`).waitFor();
       const file = path.join(dir, 'status-page.png');
       await page.screenshot({ path: file });
       const image = decodePng(fs.readFileSync(file));
@@ -445,6 +461,7 @@ describe('the status page', () => {
       expect(colours.size, 'text and table, not a blank picture').toBeGreaterThan(20);
 
       // The request ends: the page follows; the master stops: the page says so.
+      await page.evaluate(() => (window as unknown as { resumePolls: () => void }).resumePolls());
       held.destroy();
       await page.waitForFunction((p) => p.every((pid) => document.querySelector(`tr[data-pid="${pid}"]`)?.getAttribute('data-state') === 'idle'), pids);
       server.kill('SIGTERM');

@@ -1,0 +1,152 @@
+// Connections an app opened before the fork (issue 25): the global fetch's keep-alive pool and an
+// ioredis client, each connected at load in the master (or the forking parent). Every worker or
+// child must let go of its copy, so that no connection carries bytes for two processes: each
+// request is answered with its own id, none hangs, and the master's own connection keeps working.
+// Real servers: a node:http backend in this process (it does not fork), a redis-server started here.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, killAll, startServer, until, type Server } from '../helpers/procs';
+
+afterEach(killAll);
+
+const linux = process.platform === 'linux';
+const APPS = path.join(FIXTURES, 'apps', 'hazards');
+const REQUESTS = 300;
+const CONCURRENCY = 10;
+/** A request with no answer after this long is a hang (the brief: 0 hangs over 30 s). */
+const HANG_MS = 30_000;
+
+interface Tally {
+  right: number;
+  wrong: string[];
+  failed: string[];
+}
+
+/** GET /ask?id=N for N in 1..REQUESTS, CONCURRENCY at a time, each on a new connection; checks "id=N". */
+async function askAll(port: number): Promise<Tally> {
+  const tally: Tally = { right: 0, wrong: [], failed: [] };
+  let next = 1;
+  const one = (id: number): Promise<void> =>
+    new Promise((resolve) => {
+      const req = http.get({ host: '127.0.0.1', port, path: `/ask?id=${id}`, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          if (res.statusCode === 200 && body === `id=${id}`) tally.right++;
+          else tally.wrong.push(`${id} -> ${res.statusCode} ${JSON.stringify(body)}`);
+          resolve();
+        });
+      });
+      req.setTimeout(HANG_MS, () => req.destroy(new Error(`no answer in ${HANG_MS / 1000} s`)));
+      req.on('error', (err) => {
+        tally.failed.push(`${id}: ${err.message}`);
+        resolve();
+      });
+    });
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next <= REQUESTS) await one(next++);
+    }),
+  );
+  return tally;
+}
+
+/** Stops the server gracefully and returns what it said on stderr by the end. */
+async function stop(server: Server): Promise<string> {
+  server.kill('SIGTERM');
+  await Promise.race([server.exited, new Promise((r) => setTimeout(r, 20_000))]);
+  return server.stderr();
+}
+
+function expectAllRight(tally: Tally, server: Server): void {
+  const seen = `right ${tally.right}, wrong ${tally.wrong.length} ${JSON.stringify(tally.wrong.slice(0, 5))}, failed ${tally.failed.length} ${JSON.stringify(tally.failed.slice(0, 5))}; stdout: ${server.stdout().slice(-800)}; stderr: ${server.stderr().slice(-800)}`;
+  expect(tally.wrong, seen).toEqual([]);
+  expect(tally.failed, seen).toEqual([]);
+  expect(tally.right, seen).toBe(REQUESTS);
+}
+
+const SERVERS = [
+  { name: 'forkserve -w 2', entry: 'forkserve.js', args: ['-w', '2'], says: /Worker \d+ let go of (?:a connection|\d+ connections) inherited from the master/ },
+  { name: 'concurrent-final', entry: 'concurrent-final.js', args: [], says: /Child \d+ let go of (?:a connection|\d+ connections) inherited from the parent/ },
+];
+
+describe.runIf(linux)('connections the app opened before the fork', () => {
+  let backend: http.Server;
+  let backendPort = 0;
+  let backendConnections = 0;
+
+  beforeAll(async () => {
+    // A keep-alive backend whose answers come back out of order (0-3 ms), as a real one's do.
+    backend = http.createServer((req, res) => {
+      const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id');
+      setTimeout(() => res.end(`id=${id}`), Math.random() * 3);
+    });
+    backend.keepAliveTimeout = 60_000;
+    backend.on('connection', () => backendConnections++);
+    await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', resolve));
+    backendPort = (backend.address() as net.AddressInfo).port;
+  });
+  afterAll(() => backend?.close());
+
+  for (const s of SERVERS) {
+    it(`${s.name}: the global fetch pool of the master: ${REQUESTS} requests (${CONCURRENCY} at a time) each answered with its own backend answer, none hangs; the master's pool keeps working`, async () => {
+      const server = await startServer(s.entry, [...s.args, '--port', '0', `${path.join(APPS, 'fetch-pool.js')}:app`], {
+        env: { ...process.env, BACKEND_URL: `http://127.0.0.1:${backendPort}` },
+      });
+      const tally = await askAll(server.port);
+      expectAllRight(tally, server);
+      const stderr = await stop(server);
+      const said = `${server.stdout()}\n${stderr}`;
+      expect(said, 'the worker or child says what it let go of').toMatch(new RegExp(`${s.says.source}[^\\n]*: 127\\.0\\.0\\.1:${backendPort}`));
+      const pings = /the master's pings: (\d+) answered, (\d+) wrong or failed/.exec(stderr);
+      expect(pings, stderr).not.toBeNull();
+      expect(Number(pings![1]), `the master's own fetches | ${stderr}`).toBeGreaterThan(0);
+      expect(Number(pings![2]), `the master's own fetches | ${stderr}`).toBe(0);
+    }, 180_000);
+  }
+
+  describe('an ioredis client connected at load (a real redis-server)', () => {
+    let redis: ChildProcess | undefined;
+    let redisPort = 0;
+
+    beforeAll(async () => {
+      redisPort = await freePort();
+      redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      redis.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+      redis.on('error', (err) => (out += `spawn: ${err.message}`));
+      await until(() => out, (o) => /Ready to accept connections|spawn:/.test(o), 'redis-server to start', 15_000);
+      expect(out, 'redis-server must be installed (.ci/run installs it)').not.toMatch(/spawn:/);
+    });
+    afterAll(() => redis?.kill('SIGKILL'));
+
+    for (const s of SERVERS) {
+      it(`${s.name}: ${REQUESTS} SET+GET round trips each read back their own value; the master's PINGs keep working`, async () => {
+        const server = await startServer(s.entry, [...s.args, '--port', '0', `${path.join(APPS, 'redis-client.js')}:app`], {
+          env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${redisPort}` },
+        });
+        const tally = await askAll(server.port);
+        expectAllRight(tally, server);
+        const stderr = await stop(server);
+        expect(`${server.stdout()}\n${stderr}`).toMatch(new RegExp(`${s.says.source}[^\\n]*: 127\\.0\\.0\\.1:${redisPort}`));
+        const pings = /the master's pings: (\d+) answered, (\d+) wrong or failed/.exec(stderr);
+        expect(pings, stderr).not.toBeNull();
+        expect(Number(pings![1]), stderr).toBeGreaterThan(0);
+        expect(Number(pings![2]), stderr).toBe(0);
+      }, 180_000);
+    }
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
