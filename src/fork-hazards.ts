@@ -28,13 +28,23 @@ export function describeThreads(threads: readonly ForeignThread[], workers = 0):
   return parts.join(', ') + (workers > 0 ? ` (${running}: new Worker(), piscina, a pino transport)` : '');
 }
 
-/** The one line for threads a fork refused: what they are, why it matters, and `fix`. */
-export function threadsMessage(threads: readonly ForeignThread[], workers: number, fix: string): string {
+/**
+ * What esbuild's synchronous API does (tsx compiles TypeScript with it): it keeps a Worker to
+ * compile in, which a child would wait on forever; with ESBUILD_WORKER_THREADS=0 it runs its
+ * binary per call instead (read when esbuild loads, so it must be in the environment at start).
+ */
+const ESBUILD_FIX = 'if it is tsx compiling TypeScript (esbuild keeps a Worker for that), start with ESBUILD_WORKER_THREADS=0 in the environment or compile ahead of time; else ';
+
+/**
+ * The one line for threads a fork refused: what they are, why it matters, and `fix`. `esbuild`:
+ * esbuild is loaded, and with worker_threads enabled (see ESBUILD_FIX).
+ */
+export function threadsMessage(threads: readonly ForeignThread[], workers: number, fix: string, esbuild = false): string {
   const one = threads.length === 1;
   return (
     `fork: the app started ${one ? 'a thread' : `${threads.length} threads`} before the fork, which a forked process would not have ` +
     `(${one ? 'its' : 'their'} locks and queues would be copied, not ${one ? 'the thread' : 'the threads'}: requests would hang): ` +
-    `${describeThreads(threads, workers)}; ${fix}`
+    `${describeThreads(threads, workers)}; ${esbuild && workers > 0 ? ESBUILD_FIX : ''}${fix}`
   );
 }
 

@@ -444,8 +444,13 @@ process.on('worker', (w: ThreadWorker) => {
   w.once('exit', () => liveWorkers.delete(w));
 });
 
+/** esbuild's synchronous API keeps a Worker unless ESBUILD_WORKER_THREADS=0 (tsx loads it). */
+const esbuildWithWorkers = (): boolean =>
+  process.env.ESBUILD_WORKER_THREADS !== '0' && Object.keys(require.cache).some((k) => /[\\/]esbuild[\\/]lib[\\/]main\.js$/.test(k));
+
 function threadsError(threads: ForeignThread[]): Error {
-  return Object.assign(new Error(threadsMessage(threads, liveWorkers.size, policy.threadFix)), { code: 'ERR_FORKSERVE_THREADS', threads });
+  const message = threadsMessage(threads, liveWorkers.size, policy.threadFix, esbuildWithWorkers());
+  return Object.assign(new Error(message), { code: 'ERR_FORKSERVE_THREADS', threads });
 }
 
 /** A fork refused because threads would not pause: EAGAIN, transient, with what was busy. */

@@ -132,9 +132,25 @@ describe('webserver2 hosting the same app', () => {
 });
 
 describe('a TypeScript app through tsx', () => {
-  it('node --import tsx dist/concurrent-final.js app.ts serves it, with no zombies left', async () => {
+  // tsx compiles with esbuild, whose synchronous API keeps a worker thread (a child would wait on
+  // it forever) unless ESBUILD_WORKER_THREADS=0; TSX_DISABLE_CACHE=1 makes it compile every time,
+  // as on a fresh machine (with its disk cache warm, tsx never starts esbuild).
+  const TSX_ENV = { ...process.env, TSX_DISABLE_CACHE: '1' };
+
+  it('without ESBUILD_WORKER_THREADS=0 the start is refused: one line naming esbuild and the fix, exit 1', async () => {
+    const r = await run(process.execPath, ['--import', 'tsx', path.join(DIST, 'concurrent-final.js'), '--port', '0', path.join(FIXTURES, 'apps', 'typed-express.ts')], 60_000, undefined, {
+      cwd: ROOT,
+      env: { ...TSX_ENV, ESBUILD_WORKER_THREADS: '' },
+    });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).not.toMatch(/Serving HTTP/);
+    expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
+    expect(r.stderr).toMatch(/fork: the app started a thread before the fork.*tsx compiling TypeScript \(esbuild keeps a Worker for that\), start with ESBUILD_WORKER_THREADS=0/);
+  }, 90_000);
+
+  it('node --import tsx dist/concurrent-final.js app.ts (ESBUILD_WORKER_THREADS=0) serves it, with no zombies left', async () => {
     const server = await startServer('', ['--import', 'tsx', path.join(DIST, 'concurrent-final.js'), '--port', '0',
-      path.join(FIXTURES, 'apps', 'typed-express.ts')], { executable: process.execPath, cwd: ROOT });
+      path.join(FIXTURES, 'apps', 'typed-express.ts')], { executable: process.execPath, cwd: ROOT, env: { ...TSX_ENV, ESBUILD_WORKER_THREADS: '0' }, timeoutMs: 30_000 });
     const r = await run('curl', ['-sS', '--max-time', '10', `http://127.0.0.1:${server.port}/hello?who=tsx`]);
     expect(JSON.parse(r.stdout), r.stderr + server.stderr()).toEqual({ text: 'Hello tsx from TypeScript!', runtime: process.versions.node });
     const ab = await run('ab', ['-q', '-n', '100', '-c', '10', `http://127.0.0.1:${server.port}/hello`], 120_000);
