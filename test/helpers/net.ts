@@ -46,3 +46,14 @@ export async function connectMany(port: number, n: number, waitMs: number): Prom
   await new Promise((r) => setTimeout(r, waitMs));
   return { connected, sockets };
 }
+
+/** A port free right now on 127.0.0.1, for a server that cannot be told to pick one (nginx, redis-server). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}

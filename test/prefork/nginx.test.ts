@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/net';
 import { FIXTURES, ROOT, killAll, run, startServer, until } from '../helpers/procs';
 
 const CLIENT = path.join(FIXTURES, 'deploy', 'client.js');
@@ -22,16 +23,6 @@ afterEach(() => {
   killAll();
 });
 
-/** A port free right now on 127.0.0.1 (nginx cannot be told to pick one). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 function nginxConfig(dir: string, port: number, socket: string): string {
   return `
