@@ -405,6 +405,19 @@ export function inheritedConnections(): string[] {
   return inChild ? native.inheritedConnections() : [];
 }
 
+/**
+ * Runs `fn` once the libraries that pooled the parent's connections have seen them end in this
+ * child: after a whole poll phase of the event loop, in which each reads its end-of-file (a pg
+ * Pool drops the client, undici the socket). At once when nothing was inherited. A fork made from
+ * an I/O callback returns into the parent's poll phase, whose events are stale here: one
+ * setImmediate would still run before the child's first poll, so two. (Parenthesised: compiled at
+ * load time, see initChild.)
+ */
+export const afterInheritedConnectionsEnd = (function afterInheritedConnectionsEnd(fn: () => void): void {
+  if (!inChild || native.inheritedConnections().length === 0) return fn();
+  setImmediate(() => setImmediate(fn));
+});
+
 /** True in a process created by this module's fork(). */
 export function isForkedChild(): boolean {
   return inChild;

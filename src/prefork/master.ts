@@ -20,7 +20,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
-import { _exit, fork, getppid, inheritedConnections, isErrno, kill, prepareFork, setParentDeathSignal } from '../posix';
+import { _exit, afterInheritedConnectionsEnd, fork, getppid, inheritedConnections, isErrno, kill, prepareFork, setParentDeathSignal } from '../posix';
 import { describeInheritedConnections } from '../fork-hazards';
 import { plural, say, warn } from '../server/log';
 import { OwnChildren } from '../server/own-children';
@@ -470,7 +470,8 @@ export class Master {
       process.removeListener('SIGUSR1', remember);
     };
     const { loadInWorker } = this.options;
-    if (!hooks?.postFork && !loadInWorker) return serve();
+    // The worker accepts once the app's libraries have let go of the master's connections.
+    if (!hooks?.postFork && !loadInWorker) return afterInheritedConnectionsEnd(serve);
     // The worker accepts nothing until it has loaded the app (--no-preload) and its postFork hook
     // has run (and settled, if it is async).
     let step = 'loading the app';
@@ -483,7 +484,7 @@ export class Master {
       return hooks?.postFork?.({ pid: process.pid, slot });
     };
     try {
-      Promise.resolve(loadInWorker?.()).then(postFork).then(serve, failed);
+      Promise.resolve(loadInWorker?.()).then(postFork).then(() => afterInheritedConnectionsEnd(serve), failed);
     } catch (err) {
       failed(err);
     }

@@ -20,7 +20,7 @@
 
 import {
   AF_INET, FdWatcher, MSG_DONTWAIT, MSG_PEEK, POLLIN, PosixError, SHUT_WR, SIGINT, SIGKILL, SOCK_CLOEXEC, SOCK_STREAM, UV_READABLE, accept, close, connect,
-  fork, inheritedConnections, isErrno, kill, pipe, poll, prepareFork, recv, sendall, setCloseOnExec, sigaction, socket, withForkBarrier,
+  afterInheritedConnectionsEnd, fork, inheritedConnections, isErrno, kill, pipe, poll, prepareFork, recv, sendall, setCloseOnExec, sigaction, socket, withForkBarrier,
   setNonBlocking, shutdown, type SocketAddress,
 } from '../posix';
 import { describeInheritedConnections } from '../fork-hazards';
@@ -229,7 +229,12 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     // The terminal's Ctrl-C reaches this child too: the parent says when to stop (unless the app
     // handles SIGINT itself).
     if (process.listenerCount('SIGINT') === 0) sigaction(SIGINT, 'ignore');
-    runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (function serve(fd: number) { return handle(fd, client, stopFd); }), sleepMs: childSleepMs });
+    const serve = (function serve(): void {
+      runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (function serve(fd: number) { return handle(fd, client, stopFd); }), sleepMs: childSleepMs });
+    });
+    // Served once the app's libraries have let go of the parent's connections (served before, a
+    // pg Pool sent the first query on the ended connection: "Connection terminated unexpectedly").
+    afterInheritedConnectionsEnd(serve);
   });
 
   /** The first child says which of the parent's connections it let go of (every child does the same). */

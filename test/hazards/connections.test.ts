@@ -4,12 +4,14 @@
 // request is answered with its own id, none hangs, and the master's own connection keeps working.
 // Real servers: a node:http backend in this process (it does not fork), a redis-server started here.
 import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/net';
-import { FIXTURES, killAll, startServer, until, type Server } from '../helpers/procs';
+import { FIXTURES, killAll, run, startServer, until, type Server } from '../helpers/procs';
 
 afterEach(killAll);
 
@@ -109,6 +111,34 @@ describe.runIf(linux)('connections the app opened before the fork', () => {
     }, 180_000);
   }
 
+  describe('a pg Pool connected at load (a real PostgreSQL server, started here)', () => {
+    let pg: { port: number; socketDir: string; stop: () => void } | undefined;
+    beforeAll(async () => {
+      pg = await startPostgres();
+    }, 90_000);
+    afterAll(() => pg?.stop());
+
+    const cases = [
+      ...SERVERS.map((s) => ({ ...s, over: 'TCP', host: () => '127.0.0.1', peer: () => `127\\.0\\.0\\.1:${pg!.port}` })),
+      { ...SERVERS[0], over: 'a unix socket', host: () => pg!.socketDir, peer: () => `unix:${pg!.socketDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\.s\\.PGSQL\\.${pg!.port}` },
+    ];
+    for (const c of cases) {
+      it(`${c.name}, over ${c.over}: ${REQUESTS} queries each answered with their own row; the master's queries keep working`, async () => {
+        const server = await startServer(c.entry, [...c.args, '--port', '0', `${path.join(APPS, 'pg-pool.js')}:app`], {
+          env: { ...process.env, PG_HOST: c.host(), PG_PORT: String(pg!.port) },
+        });
+        const tally = await askAll(server.port);
+        expectAllRight(tally, server);
+        const stderr = await stop(server);
+        expect(`${server.stdout()}\n${stderr}`).toMatch(new RegExp(`${c.says.source}[^\\n]*: ${c.peer()}`));
+        const pings = /the master's pings: (\d+) answered, (\d+) wrong or failed/.exec(stderr);
+        expect(pings, stderr).not.toBeNull();
+        expect(Number(pings![1]), stderr).toBeGreaterThan(0);
+        expect(Number(pings![2]), stderr).toBe(0);
+      }, 180_000);
+    }
+  });
+
   describe('an ioredis client connected at load (a real redis-server)', () => {
     let redis: ChildProcess | undefined;
     let redisPort = 0;
@@ -141,3 +171,45 @@ describe.runIf(linux)('connections the app opened before the fork', () => {
     }
   });
 });
+
+/**
+ * A throw-away PostgreSQL cluster (Debian's server binaries; .ci/run installs them): initdb with
+ * trust authentication into a temporary directory, then postgres on a free port of 127.0.0.1 and a
+ * socket in that directory. As root it runs as the postgres user (the server refuses root).
+ * Stopped with SIGQUIT (immediate shutdown).
+ */
+async function startPostgres(): Promise<{ port: number; socketDir: string; stop: () => void }> {
+  const versions = fs.existsSync('/usr/lib/postgresql') ? fs.readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a)) : [];
+  const bin = versions.map((v) => path.join('/usr/lib/postgresql', v, 'bin')).find((d) => fs.existsSync(path.join(d, 'initdb')));
+  if (!bin) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql (.ci/run installs the postgresql package)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkserve-pg-'));
+  const asRoot = process.getuid?.() === 0;
+  // setpriv execs the command itself: the pid we hold is the server's.
+  const as = (cmd: string, args: string[]): [string, string[]] =>
+    asRoot ? ['setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', '--', cmd, ...args]] : [cmd, args];
+  if (asRoot) {
+    const ids = (await run('id', ['-u', 'postgres'])).stdout.trim();
+    const gid = (await run('id', ['-g', 'postgres'])).stdout.trim();
+    fs.chownSync(dir, Number(ids), Number(gid));
+  }
+  const data = path.join(dir, 'data');
+  const init = await run(...as(path.join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']), 60_000);
+  if (init.code !== 0) throw new Error(`initdb failed (${init.code}): ${init.stderr}`);
+  const port = await freePort();
+  const [cmd, args] = as(path.join(bin, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=200']);
+  const server = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  server.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  server.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  server.on('error', (err) => (out += `spawn: ${err.message}`));
+  await until(() => out, (o) => /ready to accept connections|spawn:|FATAL/.test(o), 'PostgreSQL to start', 30_000);
+  if (!/ready to accept connections/.test(out)) throw new Error(`PostgreSQL did not start: ${out}`);
+  return {
+    port,
+    socketDir: dir,
+    stop: () => {
+      server.kill('SIGQUIT'); // PostgreSQL's immediate shutdown: its own processes end with it
+      setTimeout(() => fs.rmSync(dir, { recursive: true, force: true }), 500).unref();
+    },
+  };
+}
