@@ -473,6 +473,19 @@ export class ForkBusyError extends PosixError {
   }
 }
 
+/**
+ * A fork that failed for a reason that passes, so the caller retries later instead of dying:
+ * EAGAIN (a busy threadpool, a process limit), ENOMEM, or threads the app started (ERR_FORKSERVE_THREADS).
+ */
+export function isForkRefusal(err: unknown): boolean {
+  return isErrno(err, 'EAGAIN', 'ENOMEM') || (err as { code?: unknown })?.code === 'ERR_FORKSERVE_THREADS';
+}
+
+/** A refusal's message without its durations ("after 2 s"): the same cause says the same, to be said once. */
+export function forkRefusalCause(err: unknown): string {
+  return String((err as Error)?.message ?? err).replace(/ \d+(\.\d+)? s\b/g, '');
+}
+
 let timeoutsSeen = 0;
 
 /** fork()'s native errors in words: the app's threads, or the barrier's timeout (what was busy). */

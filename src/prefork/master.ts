@@ -20,7 +20,7 @@
 
 import type { ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
-import { _exit, afterInheritedConnectionsEnd, fork, getppid, inheritedConnections, isErrno, kill, prepareFork, setParentDeathSignal } from '../posix';
+import { _exit, afterInheritedConnectionsEnd, fork, forkRefusalCause, getppid, inheritedConnections, isForkRefusal, kill, prepareFork, setParentDeathSignal } from '../posix';
 import { describeInheritedConnections } from '../fork-hazards';
 import { plural, say, warn } from '../server/log';
 import { OwnChildren } from '../server/own-children';
@@ -371,8 +371,8 @@ export class Master {
       pid = fork();
     } catch (err) {
       this.scoreboard.free(slot);
-      if (!isErrno(err, 'EAGAIN', 'ENOMEM') && (err as { code?: unknown })?.code !== 'ERR_FORKSERVE_THREADS') throw err;
-      this.postponeSpawn((err as Error).message);
+      if (!isForkRefusal(err)) throw err;
+      this.postponeSpawn(err);
       return false;
     }
     if (pid === 0) {
@@ -393,9 +393,9 @@ export class Master {
    * started in the master): the workers it has keep serving, and the master tries again in
    * SPAWN_RETRY_MS, saying why once (and again if the reason changes).
    */
-  private postponeSpawn(why: string): void {
-    const reason = why.replace(/ \d+(\.\d+)? s\b/g, ''); // "after 2 s" changes; the reason does not
-    if (this.spawnFailure !== reason) warn(`${why}: worker spawn postponed (${plural(this.current().length, 'worker', 'workers')} serving; trying again every ${SPAWN_RETRY_MS / 1000} s)`);
+  private postponeSpawn(err: unknown): void {
+    const reason = forkRefusalCause(err);
+    if (this.spawnFailure !== reason) warn(`${(err as Error).message}: worker spawn postponed (${plural(this.current().length, 'worker', 'workers')} serving; trying again every ${SPAWN_RETRY_MS / 1000} s)`);
     this.spawnFailure = reason;
     this.spawnRetry = setTimeout(() => {
       this.spawnRetry = undefined;

@@ -20,7 +20,7 @@
 
 import {
   AF_INET, FdWatcher, MSG_DONTWAIT, MSG_PEEK, POLLIN, PosixError, SHUT_WR, SIGINT, SIGKILL, SOCK_CLOEXEC, SOCK_STREAM, UV_READABLE, accept, close, connect,
-  afterInheritedConnectionsEnd, fork, inheritedConnections, isErrno, kill, pipe, poll, prepareFork, recv, sendall, setCloseOnExec, sigaction, socket, withForkBarrier,
+  afterInheritedConnectionsEnd, fork, forkRefusalCause, inheritedConnections, isErrno, isForkRefusal, kill, pipe, poll, prepareFork, recv, sendall, setCloseOnExec, sigaction, socket, withForkBarrier,
   setNonBlocking, shutdown, type SocketAddress,
 } from '../posix';
 import { describeInheritedConnections } from '../fork-hazards';
@@ -66,11 +66,6 @@ function answerAndClose(fd: number, response: Buffer): void {
 
 /** How long the listener rests after a fork that could not be made (refuseBurst). */
 const FORK_RETRY_MS = 250;
-
-/** A fork that failed for a reason that passes: EAGAIN (a busy threadpool, a process limit), ENOMEM, the app's threads. */
-function isForkRefusal(err: unknown): boolean {
-  return isErrno(err, 'EAGAIN', 'ENOMEM') || (err as { code?: unknown })?.code === 'ERR_FORKSERVE_THREADS';
-}
 
 function refuse(fd: number): void {
   answerAndClose(fd, SERVICE_UNAVAILABLE);
@@ -294,7 +289,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
       withForkBarrier(acceptPending);
     } catch (err) {
       if (!isForkRefusal(err)) throw err;
-      refuseBurst((err as Error).message);
+      refuseBurst(err);
     }
   }
 
@@ -303,9 +298,9 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
    * thread the app started here): the pending connections are answered 503 and the listener rests
    * for FORK_RETRY_MS, then tries again. Said once per cause.
    */
-  function refuseBurst(why: string): void {
-    const reason = why.replace(/ \d+(\.\d+)? s\b/g, '');
-    if (reason !== forkFailure) warn(`${why}: answering 503 until a child can be forked`);
+  function refuseBurst(err: unknown): void {
+    const reason = forkRefusalCause(err);
+    if (reason !== forkFailure) warn(`${(err as Error).message}: answering 503 until a child can be forked`);
     forkFailure = reason;
     for (let n = 0; n < ACCEPT_BURST; n++) {
       let client: Client;
