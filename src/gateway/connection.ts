@@ -140,6 +140,9 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
           }
         : undefined,
     });
+    // As node:http does (http.createServer's noDelay, on by default): a response written in two
+    // pieces on a keep-alive connection would otherwise wait ~40 ms for the client's delayed ACK.
+    socket.setNoDelay(true);
     const queue: Exchange[] = []; // in request order; queue[0] writes
     let receiving: Exchange | null = null; // the exchange whose request body is arriving
     let noMoreRequests = false;

@@ -46,6 +46,8 @@ export class FdSocket extends Duplex {
   _httpMessage: unknown = null;
 
   private readonly watcher: FdWatcher;
+  /** A unix socket has no Nagle to turn off: setNoDelay() does nothing there, as on a net.Socket over a pipe. */
+  private readonly unix: boolean;
   private readonly tap?: (chunk: Buffer) => void;
   private wantRead = false;
   private readBuffer: Buffer | null = null;
@@ -59,6 +61,7 @@ export class FdSocket extends Duplex {
     super({ allowHalfOpen: true, decodeStrings: true });
     const { peer } = options;
     const unix = peer.family === 'Unix';
+    this.unix = unix;
     this.remoteAddress = unix ? undefined : peer.address;
     this.remotePort = unix ? undefined : peer.port;
     this.remoteFamily = unix ? undefined : peer.address.includes(':') ? 'IPv6' : 'IPv4';
@@ -82,7 +85,13 @@ export class FdSocket extends Duplex {
   }
 
   setNoDelay(noDelay = true): this {
-    if (!this.destroyed) setsockopt(this.fd, IPPROTO_TCP, TCP_NODELAY, noDelay ? 1 : 0);
+    if (this.destroyed || this.unix) return this;
+    try {
+      setsockopt(this.fd, IPPROTO_TCP, TCP_NODELAY, noDelay ? 1 : 0);
+    } catch (err) {
+      // net.Socket ignores it too: a connection the peer has already reset (EINVAL on macOS).
+      if (!isErrno(err, 'EINVAL', ...PEER_GONE)) throw err;
+    }
     return this;
   }
 

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exchange } from '../helpers/net';
@@ -88,6 +89,30 @@ describe('finding the app: module:export', () => {
     const server = await startServer('webserver2.js', ['--port', '0', '--quiet', path.join(ROOT, 'examples', 'hono', 'app.mjs')]);
     await sleep(100);
     expect(server.stdout().split('\n')[1]).toMatch(/^Serving .*examples\/hono\/app\.mjs \(Hono, fetch interface\)$/);
+  });
+});
+
+describe('TCP_NODELAY on every accepted connection, as node:http sets it', () => {
+  // Without it a response written in two pieces on a keep-alive connection waits ~40 ms for the
+  // client's delayed ACK (22 req/s against node:http's 11,000 on one connection). The app reads the
+  // option back from the kernel with getsockopt; bench/nodelay.js measures the stall itself.
+  const NODELAY = `${APPS}/nodelay.js`;
+  it.each([
+    ['webserver2.js', ['--quiet']],
+    ['concurrent-final.js', ['--quiet']],
+    ['forkserve.js', ['-w', '1']],
+  ])('%s: on for each connection, and the app can turn it off (setNoDelay(false)); forkserve on a unix socket: a no-op', async (entry, extra) => {
+    const server = await startServer(entry, [...extra, '--port', '0', NODELAY]);
+    const url = `http://127.0.0.1:${server.port}`;
+    const r = await run('curl', ['-sS', '-m', '5', `${url}/`, `${url}/again`, '--next', '-sS', '-m', '5', `${url}/off`], 10_000);
+    expect(r.stdout, r.stderr).toBe('nodelay=1\nnodelay=1\nnodelay=0\n');
+    server.kill();
+    if (entry !== 'forkserve.js') return;
+    const sock = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'forkserve-nodelay-')), 's.sock');
+    const onUnix = await startServer(entry, [...extra, '-b', `unix:${sock}`, NODELAY]);
+    const u = await run('curl', ['-sS', '-m', '5', '--unix-socket', sock, 'http://x/off'], 10_000);
+    expect(u.stdout, u.stderr + onUnix.stderr()).toBe('nodelay=unix\n');
+    onUnix.kill();
   });
 });
 
