@@ -1,22 +1,44 @@
 #!/usr/bin/env node
-// Runs the whole test suite (`npm test`: build the addon and the TypeScript, then vitest) under other
+// Runs the test suite (`npm test`: build the addon and the TypeScript, then vitest) under other
 // Node.js versions, one after another, each with the addon built against that version's own headers,
 // and prints one line per version (tests passed/failed/skipped, minutes). Unless the last version is
 // `current`, it then rebuilds the addon for the Node that runs this script, so the checkout is left working.
 //
 //   npm run test:node -- 22 24 26        official builds, fetched once (scripts/fetch-node.js)
 //   npm run test:node -- current 24      `current` is the Node running this script
+//   npm run test:node -- 24 22:core      `:core` runs only the tests that depend on the Node version (CORE)
 //
-// Exit code 1 if any version failed. The CI matrix (.ci/run) is this script over 22, 24, 26 and the
-// machine's Node.
+// Exit code 1 if any version failed. The CI matrix (.ci/run) is the whole suite on Node 24 and the
+// core on 22, 26 and the machine's Node.
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
-const versions = process.argv.slice(2);
-if (versions.length === 0 || versions.some((v) => v !== 'current' && !/^\d+$/.test(v))) {
-  process.stderr.write('usage: node scripts/test-node.js <major|current>...\n');
+
+/**
+ * The tests whose outcome depends on the Node version: forking (V8's and libuv's threads and state
+ * differ per version), the fork contract with the app's own threads, connections and threadpool
+ * work, the tutorial's forking stages, the pre-fork master and its workers, and the gateway over
+ * each version's node:http (the framework matrix). The rest (the CLI, logs, deployment, the status
+ * page, the HTTP parser, the package) is the same JavaScript on every version and runs once.
+ */
+const CORE = [
+  'test/native/',
+  'test/hazards/',
+  'test/server/stages.test.ts',
+  'test/server/long-lived-children.test.ts',
+  'test/server/child-process.test.ts',
+  'test/prefork/forkserve.test.ts',
+  'test/gateway/matrix.test.ts',
+];
+
+const runs = process.argv.slice(2).map((arg) => {
+  const [version, part] = arg.split(':');
+  return { version, core: part === 'core', ok: (version === 'current' || /^\d+$/.test(version)) && (part === undefined || part === 'core') };
+});
+if (runs.length === 0 || runs.some((r) => !r.ok)) {
+  process.stderr.write('usage: node scripts/test-node.js <major|current>[:core]...\n');
   process.exit(2);
 }
 
@@ -37,9 +59,9 @@ function envFor(dir) {
  * Runs `npm test` with output passed through, keeping the tail to read vitest's summary from and
  * the failures (the FAIL line of each failed test and the first line of its error).
  */
-function npmTest(env) {
+function npmTest(env, files) {
   return new Promise((resolve) => {
-    const proc = spawn('npm', ['test'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn('npm', ['test', ...(files.length ? ['--', ...files] : [])], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let tail = '';
     let partial = '';
     const failures = [];
@@ -76,7 +98,7 @@ function count(tail, word) {
 
 (async () => {
   const results = [];
-  for (const version of versions) {
+  for (const { version, core } of runs) {
     let dir;
     try {
       dir = nodeDir(version);
@@ -86,12 +108,12 @@ function count(tail, word) {
     }
     const env = envFor(dir);
     const node = spawnSync('node', ['--version'], { env, encoding: 'utf8' }).stdout.trim();
-    process.stdout.write(`\n=== npm test on Node ${node} (${dir ?? 'current'}) ===\n`);
+    process.stdout.write(`\n=== npm test${core ? ' (core)' : ''} on Node ${node} (${dir ?? 'current'}) ===\n`);
     const t0 = Date.now();
-    const { code, tail, failures } = await npmTest(env);
+    const { code, tail, failures } = await npmTest(env, core ? CORE : []);
     results.push({
       version,
-      node,
+      node: core ? `${node} core` : node,
       ok: code === 0,
       passed: count(tail, 'passed'),
       failed: count(tail, 'failed'),
@@ -100,7 +122,7 @@ function count(tail, word) {
       failures,
     });
   }
-  if (versions.at(-1) !== 'current') {
+  if (runs.at(-1).version !== 'current') {
     process.stdout.write('\n=== rebuilding the addon for the Node running this script ===\n');
     spawnSync('npm', ['run', 'build:native', '--silent'], { cwd: ROOT, stdio: 'inherit' });
   }
@@ -108,12 +130,12 @@ function count(tail, word) {
   for (const r of results.filter((x) => x.failures?.length)) {
     process.stdout.write(`\nFailed on Node ${r.node}:\n${r.failures.join('\n')}\n`);
   }
-  process.stdout.write('\nNode       result  passed  failed  skipped  minutes\n');
+  process.stdout.write('\nNode            result  passed  failed  skipped  minutes\n');
   for (const r of results) {
     const cells = r.note
       ? [r.note]
       : [String(r.passed).padStart(6), String(r.failed).padStart(6), String(r.skipped).padStart(7), r.minutes.toFixed(1).padStart(7)];
-    process.stdout.write(`${r.node.padEnd(10)} ${(r.ok ? 'ok' : 'FAILED').padEnd(6)}  ${cells.join('  ')}\n`);
+    process.stdout.write(`${r.node.padEnd(15)} ${(r.ok ? 'ok' : 'FAILED').padEnd(6)}  ${cells.join('  ')}\n`);
   }
   process.exit(results.every((r) => r.ok) ? 0 : 1);
 })();

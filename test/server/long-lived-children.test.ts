@@ -7,10 +7,12 @@
 // is read from /proc/<pid>/stat.
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, childStates, cpuMs, killAll, lastJson, run, sleep, startServer } from '../helpers/procs';
 
-afterEach(killAll);
+// The two tests run at once (one mostly sleeps, the other is a 60 s load), so nothing is killed
+// between them.
+afterAll(killAll);
 
 const linux = process.platform === 'linux';
 const EXPRESS = path.join(ROOT, 'examples', 'express', 'app.js');
@@ -47,7 +49,7 @@ async function keepAliveClient(port: number): Promise<{ ask: () => Promise<strin
   };
 }
 
-describe.runIf(linux)('children that live', () => {
+describe.runIf(linux).concurrent('children that live', () => {
   it('children of a just-started Express server, holding keep-alive connections 30 s with a request every 5 s, stay under 2% CPU', async () => {
     const server = await startServer('concurrent-final.js', ['--port', '0', '--quiet', '--keep-alive-timeout', '60', `${EXPRESS}:app`]);
     const clients = await Promise.all([0, 1, 2].map(() => keepAliveClient(server.port)));
