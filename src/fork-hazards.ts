@@ -75,3 +75,17 @@ export function describeInheritedConnections(peers: readonly string[], from: str
     `(${one ? 'it reads' : 'they read'} end-of-file here; ${from}'s own ${one ? 'is' : 'are'} untouched): ${peers.join(', ')}`
   );
 }
+
+/**
+ * The one line for SQLite databases open at the fork. SQLite's own rule (sqlite.org/howtocorrupt.html,
+ * 2.6): a connection must not be carried across fork(); its locks belong to the process that took
+ * them, so parent and children would each believe they hold them, and the file can be corrupted.
+ */
+export function sqliteMessage(files: readonly string[], fix: string): string {
+  const one = files.length === 1;
+  return (
+    `fork: the app opened ${one ? 'an SQLite database' : `${files.length} SQLite databases`} before the fork (${files.join(', ')}); ` +
+    `SQLite forbids using a connection across fork() (its file locks belong to one process: writes from several could corrupt the file); ` +
+    `${fix} (FORKSERVE_SQLITE_FORK=1 forks anyway, for a read-only file nobody writes)`
+  );
+}

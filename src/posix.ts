@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Worker as ThreadWorker } from 'node:worker_threads';
-import { describeBusy, describeThreads, threadsMessage } from './fork-hazards';
+import { describeBusy, describeThreads, sqliteMessage, threadsMessage } from './fork-hazards';
 import type { ForeignThread, NativeAddon, NativeAddress, NativeForkInfo, NativeSelfCheck, NativeFdWatcher } from './native-types';
 
 // ---------------------------------------------------------------------------------------------
@@ -427,8 +427,11 @@ export function isForkedChild(): boolean {
 export interface ForkPolicy {
   /** Says why the first fork waits (threads the app started, a busy threadpool). */
   log?: (line: string) => void;
-  /** The fix a refusal for the app's threads names (the server's: a hook, a flag). */
-  threadFix?: string;
+  /**
+   * Where the app should create what cannot be forked, for the refusals' fix: "start them <after>",
+   * "open it <after>" (the server's words: a hook, a flag).
+   */
+  after?: string;
   /** How long the first fork waits for the app's threads to end (libvips ends idle ones ~15 s after its last image). */
   threadWaitMs?: number;
   /** How long the first fork waits for a busy libuv threadpool (a job the app started at load). */
@@ -437,7 +440,7 @@ export interface ForkPolicy {
 
 const policy: Required<ForkPolicy> = {
   log: () => {},
-  threadFix: 'start them after the fork, in the child (lazily, at the first request that needs them)',
+  after: 'after the fork, in the child (lazily, at the first request)',
   threadWaitMs: 20_000,
   busyWaitMs: 30_000,
 };
@@ -462,7 +465,7 @@ const esbuildWithWorkers = (): boolean =>
   process.env.ESBUILD_WORKER_THREADS !== '0' && Object.keys(require.cache).some((k) => /[\\/]esbuild[\\/]lib[\\/]main\.js$/.test(k));
 
 function threadsError(threads: ForeignThread[]): Error {
-  const message = threadsMessage(threads, liveWorkers.size, policy.threadFix, esbuildWithWorkers());
+  const message = threadsMessage(threads, liveWorkers.size, `start them ${policy.after}`, esbuildWithWorkers());
   return Object.assign(new Error(message), { code: 'ERR_FORKSERVE_THREADS', threads });
 }
 
@@ -535,6 +538,7 @@ export function prepareFork(): void {
   // not start marking or did not finish it in time.
   if (!(native.startMarking() && completeMarking())) native.settleHeap(gcExposed());
   waitForForeignThreads();
+  refuseOpenDatabases();
 }
 
 const busyOf = (c: NativeSelfCheck): NativeForkInfo['lastTimeout'] => ({
@@ -570,6 +574,50 @@ function waitForForeignThreads(): void {
     threads = native.threadCensus();
   }
   if (threads.length > 0) throw threadsError(threads);
+}
+
+// FORKSERVE_SQLITE_FORK=1: fork with SQLite databases open (a read-only file nobody writes).
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * The SQLite databases the process has open (better-sqlite3, node:sqlite, sqlite3): each descriptor
+ * on a regular file that starts with SQLite's header, read in place (pread: the offset is left as
+ * it is). Named by path where /proc tells it, else by descriptor. An empty file (a database not yet
+ * written) has no header and is not found.
+ */
+function openSqliteDatabases(): string[] {
+  let fds: number[];
+  try {
+    fds = fs.readdirSync(process.platform === 'linux' ? '/proc/self/fd' : '/dev/fd').map(Number).filter((fd) => fd > 2);
+  } catch {
+    return [];
+  }
+  const header = Buffer.alloc(SQLITE_HEADER.length);
+  const found = new Set<string>();
+  for (const fd of fds) {
+    try {
+      if (!fs.fstatSync(fd).isFile() || fs.readSync(fd, header, 0, header.length, 0) !== header.length || !header.equals(SQLITE_HEADER)) continue;
+    } catch {
+      continue; // the listing's own descriptor (closed by now), a file open for writing only
+    }
+    let name = `fd ${fd}`;
+    try {
+      name = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      /* not Linux */
+    }
+    found.add(name);
+  }
+  return [...found];
+}
+
+/** SQLite forbids carrying an open database across fork(): refused at start-up (ERR_FORKSERVE_SQLITE). */
+function refuseOpenDatabases(): void {
+  if (process.env.FORKSERVE_SQLITE_FORK === '1') return;
+  const files = openSqliteDatabases();
+  if (files.length > 0) {
+    throw Object.assign(new Error(sqliteMessage(files, `open it ${policy.after}`)), { code: 'ERR_FORKSERVE_SQLITE', files });
+  }
 }
 
 const gcExposed = (): boolean => typeof (globalThis as { gc?: unknown }).gc === 'function';

@@ -83,8 +83,8 @@ runMain(async () => {
   const paths = warmUpPaths(values);
   if (paths.length > 0 && !app) throw new UsageError('--warm-up needs an app (module:export)');
   if (app) await warmUpGateway(app, http, paths);
-  // Before the serving line: an app that cannot be forked (threads it started) is refused here.
-  setForkPolicy({ log: warn, threadFix: 'start them lazily, at the first request that needs them (each child is forked from this process)' });
+  // Before the serving line: an app that cannot be forked (threads it started, an open SQLite database) is refused here.
+  setForkPolicy({ log: warn, after: 'lazily, at the first request (each child is forked from this process)' });
   prepareFork();
   const listener = listenAndAnnounce({ ...address, backlog });
   let handle: (fd: number, peer: SocketAddress, stopFd: number) => void | Promise<void>;

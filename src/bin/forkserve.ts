@@ -195,7 +195,7 @@ else runMain(async () => {
   // Before the listeners and the serving line: an app that cannot be forked is refused here.
   setForkPolicy({
     log: warn,
-    threadFix: 'start them in a postFork hook (--config) or lazily at the first request that needs them, or run with --no-preload',
+    after: 'in a postFork hook (--config) or lazily at the first request, or run with --no-preload',
   });
   prepareFork();
   let listeners: PreforkListener[];

@@ -1,7 +1,7 @@
 // The words of fork()'s refusals and of what a child let go of (src/fork-hazards.ts): pure
 // functions, tested in process.
 import { describe, expect, it } from 'vitest';
-import { describeBusy, describeInheritedConnections, describeThreads, threadsMessage } from '../../src/fork-hazards';
+import { describeBusy, describeInheritedConnections, describeThreads, threadsMessage, sqliteMessage } from '../../src/fork-hazards';
 
 const t = (name: string, tid = 1) => ({ tid, name });
 
@@ -46,5 +46,17 @@ describe('describeInheritedConnections', () => {
     expect(describeInheritedConnections(['127.0.0.1:6379', 'unix:/run/pg.sock'], 'the parent')).toBe(
       "let go of 2 connections inherited from the parent (they read end-of-file here; the parent's own are untouched): 127.0.0.1:6379, unix:/run/pg.sock",
     );
+  });
+});
+
+describe('sqliteMessage', () => {
+  it('one database or several, the rule, the fix and the way out, on one line', () => {
+    const one = sqliteMessage(['/srv/app.db'], 'open it in postFork');
+    expect(one).toBe(
+      'fork: the app opened an SQLite database before the fork (/srv/app.db); SQLite forbids using a connection across fork() ' +
+        '(its file locks belong to one process: writes from several could corrupt the file); open it in postFork ' +
+        '(FORKSERVE_SQLITE_FORK=1 forks anyway, for a read-only file nobody writes)',
+    );
+    expect(sqliteMessage(['/a.db', 'fd 9'], 'x')).toMatch(/^fork: the app opened 2 SQLite databases before the fork \(\/a\.db, fd 9\);/);
   });
 });
