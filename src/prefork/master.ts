@@ -35,11 +35,10 @@ import { listenStatusSocket, type StatusListener } from './status-socket';
 import { notify } from './systemd';
 import { startNewMaster, type Inherited } from './upgrade';
 import { ignoreMasterSignals, runWorker, type WorkerOptions } from './worker';
+import { CRASH_WINDOW_MS, CrashBackoff, isBootFailure } from './worker-deaths';
 
 export const EXIT_BOOT_FAILURE = 3;
-/** A worker that exits sooner than this after its fork died at boot. */
-const BOOT_WINDOW_MS = 1000;
-/** Deaths at boot in a row that halt the master. */
+/** Deaths at boot in a row (worker-deaths.ts: isBootFailure) that halt the master. */
 const MAX_BOOT_FAILURES = 5;
 
 const SIG = os.constants.signals;
@@ -103,6 +102,10 @@ export class Master {
   private deadline: NodeJS.Timeout | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
   private bootFailures = 0;
+  /** Crashes of workers that served: replaced, with a pause when they come fast. */
+  private readonly crashes = new CrashBackoff(() => this.target);
+  /** The back-off is on (said once until crashes slow down). */
+  private crashBackoff = false;
   private isWorker = false;
   /** Incremented by each HUP: workers of an earlier generation are replaced, one new one at a time. */
   private generation = 0;
@@ -253,14 +256,27 @@ export class Master {
     const during = slot.request ? `, serving ${slot.request} (for ${(slot.requestMs / 1000).toFixed(1)} s)` : '';
     if (!w.timedOut && (!expected || !isCleanExit(e))) warn(`Worker ${e.pid} ${describeExit(e)}${during}`);
     if (expected) return;
-    // Death at boot: a crash (not a clean exit) within a second of the fork.
-    if (!isCleanExit(e) && Date.now() - w.born < BOOT_WINDOW_MS) {
+    const now = Date.now();
+    if (isBootFailure({ ...e, ageMs: now - w.born, ready: slot.ready, requests: slot.requests, busy: slot.busy }, EXIT_WORKER_BOOT_ERROR)) {
       if (++this.bootFailures >= MAX_BOOT_FAILURES) {
-        warn(`${plural(this.bootFailures, 'worker', 'workers')} in a row died within ${BOOT_WINDOW_MS / 1000} s of booting: stopping`);
+        warn(`${plural(this.bootFailures, 'worker', 'workers')} in a row died at boot, before serving a request: stopping`);
         this.halt(EXIT_BOOT_FAILURE);
       }
-    } else {
-      this.bootFailures = 0;
+      return;
+    }
+    this.bootFailures = 0;
+    if (isCleanExit(e)) return;
+    // A crash (it served, or was killed from outside): replaced, after a pause if crashes come fast.
+    const wait = this.crashes.crashed(now);
+    if (wait > 0 && !this.spawnRetry) {
+      if (!this.crashBackoff) warn(`Workers are dying fast (more than ${plural(this.target, 'crash', 'crashes')} within ${CRASH_WINDOW_MS / 1000} s): replacing them after a pause, up to 2 s`);
+      this.crashBackoff = true;
+      this.spawnRetry = setTimeout(() => {
+        this.spawnRetry = undefined;
+        this.wake();
+      }, wait);
+    } else if (wait === 0) {
+      this.crashBackoff = false;
     }
   }
 
