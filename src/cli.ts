@@ -56,11 +56,15 @@ export const SERVER_HELP = {
 /** The largest request body the servers that host apps accept by default (413 beyond). */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
+/** --send-timeout's default: nginx's send_timeout, as gateway/fd-socket.ts's SEND_TIMEOUT_MS (which cli may not import). */
+export const SEND_TIMEOUT_SECONDS = 60;
+
 /** Options of the servers that host an app and fork (concurrent-final, forkserve). */
 export function appOptions(headersTimeoutSeconds: number): Record<string, OptionSpec> {
   return {
     'headers-timeout': { type: 'string', default: String(headersTimeoutSeconds) },
     'max-body': { type: 'string', default: String(MAX_BODY_BYTES) },
+    'send-timeout': { type: 'string', default: String(SEND_TIMEOUT_SECONDS) },
     interface: { type: 'string' },
     'warm-up': { type: 'string', default: '' },
   };
@@ -70,6 +74,8 @@ export function appHelp(headersTimeoutSeconds: number): Record<string, string> {
   return {
     'headers-timeout': `seconds a request head may take to arrive, else 408 (default: ${headersTimeoutSeconds})`,
     'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
+    'send-timeout': `seconds a response may wait for a client that takes none of it, else the\n` +
+      `connection is cut (nginx's send_timeout; 0: never; default: ${SEND_TIMEOUT_SECONDS})`,
     interface: 'with an app: node or fetch, how to call it, instead of detecting it',
     'warm-up': 'with an app: comma-separated paths to GET a few times before forking, so children\n' +
       'inherit the compiled code (routes without side effects only)',

@@ -75,6 +75,7 @@ runMain(async () => {
     keepAliveTimeoutMs: parseNumber('keep-alive-timeout', values['keep-alive-timeout'] as string) * 1000,
     headersTimeoutMs: parseNumber('headers-timeout', values['headers-timeout'] as string) * 1000,
     maxBodyBytes: parseNumber('max-body', values['max-body'] as string, { integer: true }),
+    sendTimeoutMs: parseNumber('send-timeout', values['send-timeout'] as string) * 1000,
   };
   const address = serverAddress(values);
   moveCodeToHugePages(largePages as LargePagesMode);

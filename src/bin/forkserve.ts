@@ -169,6 +169,7 @@ else runMain(async () => {
     keepAliveTimeoutMs: parseNumber('keep-alive', values['keep-alive'] as string) * 1000,
     headersTimeoutMs: parseNumber('headers-timeout', values['headers-timeout'] as string) * 1000,
     maxBodyBytes: parseNumber('max-body', values['max-body'] as string, { integer: true }),
+    sendTimeoutMs: parseNumber('send-timeout', values['send-timeout'] as string) * 1000,
   };
   const paths = warmUpPaths(values);
   // Opened before the app loads: a path that cannot be written fails at once, and workers inherit it.

@@ -22,6 +22,8 @@ export interface GatewayOptions {
   /** A request head must arrive completely within this time once it has started (slowloris). */
   headersTimeoutMs: number;
   maxBodyBytes: number;
+  /** Cut a connection whose client takes no bytes of a response for this long (FdSocket; default SEND_TIMEOUT_MS). */
+  sendTimeoutMs?: number;
   /** false: one request per connection, every response closes it (webserver2, like the tutorial). */
   keepAlive?: boolean;
   /** Sees each request head and each complete response (webserver2's `<`/`>` lines). */
@@ -130,6 +132,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
     const trace = options.trace;
     const socket = new FdSocket(fd, {
       peer,
+      sendTimeoutMs: options.sendTimeoutMs,
       tap: trace
         ? (chunk) => {
             tracedTotal += chunk.length;

@@ -339,6 +339,43 @@ describe('forkserve lifecycle', () => {
     expect(server.stderr()).not.toMatch(/died at boot/);
   }, 60_000);
 
+  it('20 clients that do not read an 8 MB response: the worker sends from the app\'s buffer (no copy each), and cuts them at --send-timeout', async () => {
+    const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', '--send-timeout', '2', `${path.join(FIXTURES, 'apps', 'big-shared.js')}:app`], { group: true });
+    const [worker] = await until(() => workers(server), (p) => p.length === 1, 'the worker');
+    const rssMb = (): number => Number(/^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${worker}/status`, 'utf8'))![1]) / 1024;
+    const warm = await get(server.port, '/', ['-o', '/dev/null']); // the first response's own allocations
+    expect(warm.status).toBe('200');
+    const before = rssMb();
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        new Promise<{ socket: net.Socket; got: () => number; ended: Promise<void> }>((resolve, reject) => {
+          const socket = net.connect(server.port, '127.0.0.1');
+          let got = 0;
+          const ended = new Promise<void>((done) => socket.on('close', () => done()));
+          socket.on('error', () => {});
+          socket.on('data', (d: Buffer) => (got += d.length));
+          socket.once('connect', () => {
+            socket.pause(); // reads nothing until told
+            socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+            resolve({ socket, got: () => got, ended });
+          });
+          socket.once('error', reject);
+        }),
+      ),
+    );
+    await sleep(1000); // every response written as far as the kernel takes it
+    const grown = rssMb() - before;
+    await sleep(3000); // past the 2 s send timeout
+    for (const c of clients) c.socket.resume();
+    const ended = await Promise.race([Promise.all(clients.map((c) => c.ended)).then(() => true), sleep(20_000).then(() => false)]);
+    const got = clients.map((c) => c.got());
+    const seen = `RSS grew ${grown.toFixed(1)} MB with 20 responses pending; bytes each client got: ${got.join(', ')}`;
+    expect(grown, seen).toBeLessThan(40); // a copy each was 20 x 8 MB
+    expect(ended, `every connection cut | ${seen}`).toBe(true);
+    for (const n of got) expect(n, seen).toBeLessThan(8 * 1024 * 1024);
+    expect((await get(server.port, '/', ['-o', '/dev/null'])).status, 'the worker serves on').toBe('200');
+  }, 60_000);
+
   it('workers that keep dying right after the fork stop the master with exit code 3', async () => {
     const server = await startServer('forkserve.js', ['-w', '2', '--port', '0', path.join(FIXTURES, 'apps', 'dies-after-fork.js')], { group: true });
     const exit = await server.exited;
