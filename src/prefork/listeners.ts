@@ -94,20 +94,28 @@ function removeStaleSocket(path: string): void {
     return;
   }
   if (!stat.isSocket()) return;
+  const live = unixSocketLive(path);
+  if (live === false) fs.rmSync(path, { force: true });
+  if (live) throw new PosixError(os.constants.errno.EADDRINUSE, 'bind', 'a server is listening on it').withAddress(path);
+}
+
+/**
+ * Whether a server answers on the unix socket at `path`: true when a connect() succeeds (or finds
+ * its backlog full), false when none listens (ECONNREFUSED), undefined when it cannot be told
+ * (EACCES ...: bind() will say).
+ */
+export function unixSocketLive(path: string): boolean | undefined {
   const probe = socket(AF_UNIX, SOCK_STREAM, 0);
   try {
     setNonBlocking(probe, true); // a live server with a full backlog says EAGAIN instead of blocking us
     connect(probe, path);
+    return true;
   } catch (err) {
-    if (isErrno(err, 'ECONNREFUSED')) {
-      fs.rmSync(path, { force: true });
-      return;
-    }
-    if (!isErrno(err, 'EAGAIN')) return; // (EACCES ...: bind() will say)
+    if (isErrno(err, 'ECONNREFUSED')) return false;
+    return isErrno(err, 'EAGAIN') ? true : undefined;
   } finally {
     close(probe);
   }
-  throw new PosixError(os.constants.errno.EADDRINUSE, 'bind', 'a server is listening on it').withAddress(path);
 }
 
 /**

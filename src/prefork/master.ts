@@ -47,6 +47,8 @@ type MasterSignal = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP' | 'SIGTTIN' | 'S
 const HANDLED: MasterSignal[] = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR2', 'SIGUSR1'];
 /** How soon the master tries again after a fork that failed (a busy threadpool, a process limit). */
 const SPAWN_RETRY_MS = 1000;
+/** The status snapshot is made at most this often (the page polls it every second). */
+const SNAPSHOT_MS = 1000;
 /** How often the master looks whether its new workers accept yet (readiness). */
 const READY_POLL_MS = 20;
 
@@ -126,6 +128,7 @@ export class Master {
   /** --status-socket and --status-page: the master's own; every worker closes them first thing. */
   private readonly status: StatusListener[] = [];
   private readyPoll: NodeJS.Timeout | undefined;
+  private lastSnapshot: { at: number; snapshot: StatusSnapshot } | undefined;
 
   constructor(private readonly options: MasterOptions) {
     this.target = options.workers;
@@ -189,7 +192,7 @@ export class Master {
     const { statusSocket, statusPage, upgrade } = this.options;
     const snapshot = (): StatusSnapshot => this.snapshot();
     try {
-      if (statusSocket !== undefined) this.status.push(await listenStatusSocket(statusSocket, snapshot));
+      if (statusSocket !== undefined) this.status.push(await listenStatusSocket(statusSocket, snapshot, { takeOver: Boolean(upgrade) }));
       if (statusPage) this.status.push(await listenStatusPage({ ...statusPage, waitForPort: Boolean(upgrade) }, snapshot));
     } catch (err) {
       for (const l of this.status.splice(0)) l.close();
@@ -203,9 +206,20 @@ export class Master {
     return this.status.map((l) => l.line); // for the caller to print after the serving line
   }
 
-  /** The master and its workers now, as the status socket and page show them (status-snapshot.ts). */
+  /**
+   * The master and its workers, as the status socket and page show them (status-snapshot.ts): made
+   * at most once per SNAPSHOT_MS (each reads every worker's /proc smaps_rollup; 20 connections to
+   * the page held the master at 100% CPU), the same one served to everyone meanwhile.
+   */
   snapshot(): StatusSnapshot {
     const now = Date.now();
+    if (this.lastSnapshot && now - this.lastSnapshot.at < SNAPSHOT_MS) return this.lastSnapshot.snapshot;
+    const snapshot = this.freshSnapshot(now);
+    this.lastSnapshot = { at: now, snapshot };
+    return snapshot;
+  }
+
+  private freshSnapshot(now: number): StatusSnapshot {
     const workers = [...this.workers.values()].map((w) => ({ pid: w.pid, retiring: w.retiring, timedOut: w.timedOut, slot: this.scoreboard.read(w.slot, now) }));
     return buildSnapshot({ state: this.state, target: this.target, workers }, now);
   }

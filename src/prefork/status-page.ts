@@ -1,12 +1,16 @@
 // --status-page HOST:PORT: an HTTP listener in the master (node:http; never on unless asked) with
 //   /             an HTML table of the workers, refreshed every second by the page itself
 //   /status.json  the status snapshot (what --status-socket sends)
-// Anyone who reaches HOST:PORT sees the requests in flight: bind it to 127.0.0.1 or a private
-// network. Workers inherit the listener and its open connections through fork(); they close them
+// Anyone who reaches HOST:PORT sees the requests in flight (their query strings left out): bind it
+// to 127.0.0.1 or a private network. It answers only requests addressed to it by an IP address,
+// localhost or this machine's name (421 for others: DNS rebinding), from a snapshot made at most
+// once a second (the master's). Workers inherit the listener and its open connections through fork(); they close them
 // at once (closeInWorker).
 
 import { createHash } from 'node:crypto';
 import * as http from 'node:http';
+import { isIP } from 'node:net';
+import * as os from 'node:os';
 import { warn } from '../server/log';
 import { STATUS_PAGE_HTML, STATUS_PAGE_SCRIPT, STATUS_PAGE_STYLE } from './status-page-html';
 import type { StatusSnapshot } from './status-snapshot';
@@ -40,8 +44,33 @@ function answer(res: http.ServerResponse, status: number, type: string, body: st
   res.end(head ? undefined : body);
 }
 
+/**
+ * The Host names the page answers to: an IP address (v4, or v6 in brackets), localhost or this
+ * machine's name, with any port, or none (HTTP/1.0). A page that a browser on this host loaded from
+ * another name cannot read it, even once that name resolves to this host (DNS rebinding: a name
+ * that first pointed at the attacker's server, then at 127.0.0.1): browsers send its name.
+ */
+export function hostAllowed(host: string | undefined, hostname = os.hostname()): boolean {
+  if (host === undefined) return true;
+  let name = host.trim().toLowerCase();
+  if (name.startsWith('[')) {
+    const end = name.indexOf(']');
+    return end > 0 && isIP(name.slice(1, end)) === 6 && /^(:\d+)?$/.test(name.slice(end + 1));
+  }
+  const colon = name.lastIndexOf(':');
+  if (colon >= 0) {
+    if (!/^\d+$/.test(name.slice(colon + 1))) return false;
+    name = name.slice(0, colon);
+  }
+  if (name.endsWith('.')) name = name.slice(0, -1);
+  return isIP(name) === 4 || name === 'localhost' || name === hostname.toLowerCase();
+}
+
 function handle(req: http.IncomingMessage, res: http.ServerResponse, snapshot: () => StatusSnapshot): void {
   const head = req.method === 'HEAD';
+  if (!hostAllowed(req.headers.host)) {
+    return answer(res, 421, 'text/plain; charset=utf-8', "Misdirected request: the status page answers to its IP address, localhost or this machine's name\n", head);
+  }
   if (req.method !== 'GET' && !head) return answer(res, 405, 'text/plain; charset=utf-8', 'GET or HEAD only\n', false, { Allow: 'GET, HEAD' });
   const pathname = (req.url ?? '/').split('?')[0];
   if (pathname === '/') return answer(res, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML, head, { 'Content-Security-Policy': CONTENT_SECURITY_POLICY });

@@ -35,7 +35,11 @@ export interface WorkerStatus {
   state: WorkerState;
   /** Why it is stopping, else null (a stuck worker may be stopping too). */
   stopping: StopReason | null;
-  /** The request in flight ("GET /path?query"; the most recent one when several are), else null. */
+  /**
+   * The request in flight ("GET /path"; the most recent one when several are), else null. Its
+   * query string shows as "?…": queries carry tokens, and the status page is readable by anyone
+   * who reaches it.
+   */
   request: string | null;
   /** For how long `request` has been in flight, else null. */
   requestMs: number | null;
@@ -115,7 +119,7 @@ export function buildSnapshot(view: MasterView, now = Date.now()): StatusSnapsho
       slot: w.slot.index,
       state: workerState(w, stopping),
       stopping,
-      request: busy ? w.slot.request : null,
+      request: busy ? withoutQuery(w.slot.request!) : null,
       requestMs: busy ? Math.max(0, w.slot.requestMs) : null,
       inFlight: Math.max(0, w.slot.busy),
       connections: Math.max(0, w.slot.open),
@@ -137,4 +141,10 @@ export function buildSnapshot(view: MasterView, now = Date.now()): StatusSnapsho
     },
     workers,
   };
+}
+
+/** "GET /slow?token=SECRET" -> "GET /slow?…". */
+export function withoutQuery(request: string): string {
+  const at = request.indexOf('?');
+  return at < 0 ? request : `${request.slice(0, at)}?…`;
 }

@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { warn } from '../server/log';
+import { unixSocketLive } from './listeners';
 import type { StatusSnapshot } from './status-snapshot';
 
 /** A --status-socket or --status-page problem at start-up: one line, exit 1. */
@@ -50,7 +51,7 @@ function listening(server: net.Server, listen: () => void): Promise<void> {
 }
 
 /** Opens the control socket at `socketPath`; each connection gets `snapshot()` as JSON. */
-export async function listenStatusSocket(socketPath: string, snapshot: () => StatusSnapshot): Promise<StatusListener> {
+export async function listenStatusSocket(socketPath: string, snapshot: () => StatusSnapshot, { takeOver = false } = {}): Promise<StatusListener> {
   const target = path.resolve(socketPath);
   // A system error as Node words it, naming the file or directory it is about.
   const failed = (err: unknown, about = target): StatusListenError => {
@@ -63,9 +64,13 @@ export async function listenStatusSocket(socketPath: string, snapshot: () => Sta
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw failed(err);
   }
-  // A socket there is replaced (a killed master's, or the old master's in an upgrade); anything
-  // else is someone's file.
+  // A socket there is replaced when no server answers on it (a killed master's) or when this master
+  // takes over from the old one (an upgrade); a live one is another server's, and anything else is
+  // someone's file.
   if (existing && !existing.isSocket()) throw new StatusListenError(`--status-socket ${socketPath}: exists and is not a socket`);
+  if (existing && !takeOver && unixSocketLive(target)) {
+    throw new StatusListenError(`--status-socket ${socketPath}: a server is listening on it (another forkserve master?); give this one its own path`);
+  }
 
   const connections = new Set<net.Socket>();
   const server = net.createServer((conn) => {

@@ -130,7 +130,7 @@ describe('forkserve status', () => {
       expect(s.workers.map((w) => w.pid).sort()).toEqual(kids);
       const busy = s.workers.find((w) => w.state === 'busy')!;
       const idle = s.workers.find((w) => w.pid !== busy.pid)!;
-      expect(busy).toMatchObject({ request: 'GET /hold?id=7', inFlight: 1, connections: 1, requests: 0, stopping: null });
+      expect(busy, 'the query string is left out').toMatchObject({ request: 'GET /hold?…', inFlight: 1, connections: 1, requests: 0, stopping: null });
       expect(busy.requestMs).toBeGreaterThanOrEqual(0);
       expect(idle).toMatchObject({ state: 'idle', request: null, requestMs: null, inFlight: 0, connections: 0, requests: 0 });
 
@@ -138,7 +138,7 @@ describe('forkserve status', () => {
       expect(lines[0]).toMatch(new RegExp(`^forkserve master ${server.pid}, running, up [\\d.]+ s, 2 workers \\(target 2\\)$`));
       expect(lines[2].trim().split(/\s+/)).toEqual(HEADER);
       const [bPid, bState, bRequest, bFor, bConns, bServed, bRss, bPss, bAge] = row(table.stdout, busy.pid);
-      expect([bPid, bState, bRequest, bConns, bServed]).toEqual([String(busy.pid), 'busy', 'GET /hold?id=7', '1', '0']);
+      expect([bPid, bState, bRequest, bConns, bServed]).toEqual([String(busy.pid), 'busy', 'GET /hold?…', '1', '0']);
       expect(bFor).toMatch(/^\d+\.\d s$/);
       expect(bAge).toMatch(/^\d+\.\d s$/);
       expect(row(table.stdout, idle.pid).slice(0, 6)).toEqual([String(idle.pid), 'idle', '-', '-', '0', '0']);
@@ -175,11 +175,11 @@ describe('forkserve status', () => {
     void run('curl', ['-sS', '--max-time', '40', `http://127.0.0.1:${server.port}/block?who=status`], 45_000);
     const s = await until(() => ask(sock), (x) => x.workers.some((w) => w.state === 'stuck'), 'a stuck worker', 20_000);
     const stuck = s.workers.find((w) => w.state === 'stuck')!;
-    expect(stuck.request).toBe('GET /block?who=status');
+    expect(stuck.request).toBe('GET /block?…');
     expect(stuck.sinceTickMs).toBeGreaterThan(2000);
     expect(s.workers.find((w) => w !== stuck)!.state).toBe('idle');
     const table = await status([sock]);
-    expect(row(table.stdout, stuck.pid).slice(1, 3)).toEqual(['stuck', 'GET /block?who=status']);
+    expect(row(table.stdout, stuck.pid).slice(1, 3)).toEqual(['stuck', 'GET /block?…']);
   });
 
   it('workers whose postFork hook has not finished show as booting, then idle', async () => {
@@ -248,7 +248,7 @@ describe('the status socket', () => {
     const keep = net.connect(pagePort, '127.0.0.1');
     let answered = '';
     keep.setEncoding('utf8').on('data', (d: string) => (answered += d));
-    keep.write('GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n');
+    keep.write('GET /status.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     await until(() => answered, (a) => a.includes('"workers"'), 'the page answering');
     process.kill(server.pid, 'SIGTTIN');
     const s = await until(() => ask(sock), (x) => x.workers.length === 3 && x.workers.every((w) => w.state === 'idle'), 'three idle workers');
@@ -329,6 +329,16 @@ describe('the status socket', () => {
   });
 });
 
+describe('a second master on a live status socket', () => {
+  it('is refused: one line, exit 1; the first master keeps its socket', async () => {
+    const first = await start(HOLD_APP);
+    const r = await run(process.execPath, [FORKSERVE, '-w', '1', '--port', '0', '--status-socket', first.sock, HOLD_APP], 30_000);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/^node \S*forkserve\.js: --status-socket \S+status\.sock: a server is listening on it \(another forkserve master\?\); give this one its own path\n$/);
+    expect((await ask(first.sock)).master.pid).toBe(first.server.pid);
+  });
+});
+
 describe('the status command line', () => {
   it('a missing socket, or a path nobody listens on: one line naming the path and the errno, exit 1', async () => {
     const dir = tmpDir();
@@ -381,6 +391,18 @@ describe('the status command line', () => {
 });
 
 describe('the status page', () => {
+  it('answers only requests addressed to it by IP address, localhost or this machine\'s name (421 for others: DNS rebinding)', async () => {
+    const { server } = await start(HOLD_APP, ['--status-page', '127.0.0.1:0']);
+    const port = /^Status page: http:\/\/127\.0\.0\.1:(\d+)\/$/m.exec(server.stdout())![1];
+    const code = async (host: string): Promise<string> =>
+      (await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', `Host: ${host}`, `http://127.0.0.1:${port}/status.json`], 10_000)).stdout;
+    expect(await code(`127.0.0.1:${port}`)).toBe('200');
+    expect(await code(`localhost:${port}`)).toBe('200');
+    expect(await code(`${os.hostname()}:${port}`)).toBe('200');
+    expect(await code(`evil.example:${port}`)).toBe('421');
+    expect(await code('127.0.0.1.evil.example')).toBe('421');
+  });
+
   // CI installs Debian's chromium (.ci/run); elsewhere the test needs it too, unless it is missing outside CI.
   it.skipIf(!fs.existsSync(CHROMIUM) && !process.env.CI)('in headless Chromium: both workers, a busy one appears live, the screenshot shows it', async () => {
     const { server, sock, dir } = await start(HOLD_APP, ['--status-page', '127.0.0.1:0']);
