@@ -56,6 +56,9 @@ export const SERVER_HELP = {
 /** The largest request body the servers that host apps accept by default (413 beyond). */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
+/** --request-timeout's default: node:http's requestTimeout (300 s). */
+export const REQUEST_TIMEOUT_SECONDS = 300;
+
 /** --send-timeout's default: nginx's send_timeout, as gateway/fd-socket.ts's SEND_TIMEOUT_MS (which cli may not import). */
 export const SEND_TIMEOUT_SECONDS = 60;
 
@@ -63,6 +66,7 @@ export const SEND_TIMEOUT_SECONDS = 60;
 export function appOptions(headersTimeoutSeconds: number): Record<string, OptionSpec> {
   return {
     'headers-timeout': { type: 'string', default: String(headersTimeoutSeconds) },
+    'request-timeout': { type: 'string', default: String(REQUEST_TIMEOUT_SECONDS) },
     'max-body': { type: 'string', default: String(MAX_BODY_BYTES) },
     'send-timeout': { type: 'string', default: String(SEND_TIMEOUT_SECONDS) },
     interface: { type: 'string' },
@@ -73,6 +77,8 @@ export function appOptions(headersTimeoutSeconds: number): Record<string, Option
 export function appHelp(headersTimeoutSeconds: number): Record<string, string> {
   return {
     'headers-timeout': `seconds a request head may take to arrive, else 408 (default: ${headersTimeoutSeconds})`,
+    'request-timeout': `seconds a whole request (head and body) may take to arrive, else 408\n` +
+      `(node:http's requestTimeout; 0: no limit; default: ${REQUEST_TIMEOUT_SECONDS})`,
     'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
     'send-timeout': `seconds a response may wait for a client that takes none of it, else the\n` +
       `connection is cut (nginx's send_timeout; 0: never; default: ${SEND_TIMEOUT_SECONDS})`,

@@ -74,6 +74,7 @@ runMain(async () => {
     server: serverHeader(),
     keepAliveTimeoutMs: parseNumber('keep-alive-timeout', values['keep-alive-timeout'] as string) * 1000,
     headersTimeoutMs: parseNumber('headers-timeout', values['headers-timeout'] as string) * 1000,
+    requestTimeoutMs: parseNumber('request-timeout', values['request-timeout'] as string) * 1000,
     maxBodyBytes: parseNumber('max-body', values['max-body'] as string, { integer: true }),
     sendTimeoutMs: parseNumber('send-timeout', values['send-timeout'] as string) * 1000,
   };

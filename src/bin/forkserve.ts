@@ -118,6 +118,7 @@ else runMain(async () => {
       timeout: { type: 'string', short: 't', default: '30' },
       'max-requests': { type: 'string', default: '0' },
       'max-requests-jitter': { type: 'string', default: '0' },
+      'worker-connections': { type: 'string', default: '1000' },
       'keep-alive': { type: 'string', default: '5' },
       backlog: { type: 'string', default: '2048' },
       'access-log': { type: 'string' },
@@ -138,6 +139,7 @@ else runMain(async () => {
       timeout: "seconds a worker's event loop may stay blocked before it is killed and replaced; 0: never (default: 30)",
       'max-requests': 'requests after which a worker is restarted gracefully; 0: never (default: 0)',
       'max-requests-jitter': 'up to this many more requests, drawn per worker, so workers do not restart together (default: 0)',
+      'worker-connections': "connections a worker holds open at once; at that many it stops accepting (the listen\nbacklog holds the next) until one closes (gunicorn's worker_connections; default: 1000)",
       'keep-alive': 'seconds an idle keep-alive connection stays open (default: 5)',
       backlog: 'listen backlog (default: 2048)',
       'access-log': 'a file to append a line per request to (SIGUSR1 reopens it), or - for stdout (default: none)',
@@ -161,6 +163,7 @@ else runMain(async () => {
   const timeoutMs = parseNumber('timeout', values.timeout as string) * 1000;
   const maxRequests = parseNumber('max-requests', values['max-requests'] as string, { integer: true });
   const maxRequestsJitter = parseNumber('max-requests-jitter', values['max-requests-jitter'] as string, { integer: true });
+  const workerConnections = parseNumber('worker-connections', values['worker-connections'] as string, { integer: true, min: 1 });
   const backlog = parseNumber('backlog', values.backlog as string, { integer: true, min: 1 });
   const statusSocket = values['status-socket'] as string | undefined;
   const statusPage = values['status-page'] === undefined ? undefined : parseStatusPage(values['status-page'] as string);
@@ -168,6 +171,7 @@ else runMain(async () => {
     server: serverHeader(),
     keepAliveTimeoutMs: parseNumber('keep-alive', values['keep-alive'] as string) * 1000,
     headersTimeoutMs: parseNumber('headers-timeout', values['headers-timeout'] as string) * 1000,
+    requestTimeoutMs: parseNumber('request-timeout', values['request-timeout'] as string) * 1000,
     maxBodyBytes: parseNumber('max-body', values['max-body'] as string, { integer: true }),
     sendTimeoutMs: parseNumber('send-timeout', values['send-timeout'] as string) * 1000,
   };
@@ -214,6 +218,7 @@ else runMain(async () => {
     timeoutMs,
     maxRequests,
     maxRequestsJitter,
+    workerConnections,
     makeServe: (observer) => gatewayHandler(app!, { ...http, observer, forwarded }, reportAppError),
     loadInWorker,
     accessLog,

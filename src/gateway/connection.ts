@@ -21,6 +21,11 @@ export interface GatewayOptions {
   keepAliveTimeoutMs: number;
   /** A request head must arrive completely within this time once it has started (slowloris). */
   headersTimeoutMs: number;
+  /**
+   * The whole request (head and body) must arrive within this time of its first byte, however
+   * steadily it trickles in, else 408 (node:http's requestTimeout; 0: no limit).
+   */
+  requestTimeoutMs?: number;
   maxBodyBytes: number;
   /** Cut a connection whose client takes no bytes of a response for this long (FdSocket; default SEND_TIMEOUT_MS). */
   sendTimeoutMs?: number;
@@ -153,6 +158,9 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
     // 408 for a request that does not arrive in time: its head within headersTimeoutMs of its first
     // byte (or of the connection), its body without a pause that long (each read refreshes it).
     let requestTimer: NodeJS.Timeout | undefined;
+    // 408 for a request not received in full within requestTimeoutMs of its first byte (a body
+    // sent a byte a second never trips requestTimer, which each read refreshes).
+    let deadlineTimer: NodeJS.Timeout | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
     // Outcomes (an access log), measured only when the observer asks: when the request being read
     // began, and the request whose answer the connection wrote itself (fail()), with its status.
@@ -171,9 +179,21 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       }, options.headersTimeoutMs);
     }
 
+    /** A request begins: its gap timer, and its deadline. */
+    function requestBegins(): void {
+      armRequestTimer();
+      if (!options.requestTimeoutMs || deadlineTimer) return;
+      deadlineTimer = setTimeout(() => {
+        deadlineTimer = undefined;
+        fail(408);
+      }, options.requestTimeoutMs);
+    }
+
     function stopTimers(): void {
       clearTimeout(requestTimer);
       requestTimer = undefined;
+      clearTimeout(deadlineTimer);
+      deadlineTimer = undefined;
       clearTimeout(idleTimer);
       idleTimer = undefined;
     }
@@ -248,6 +268,8 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
           receiving = null;
           clearTimeout(requestTimer);
           requestTimer = undefined;
+          clearTimeout(deadlineTimer);
+          deadlineTimer = undefined;
           exchange?.complete(trailers);
           // Reading may have been paused for this body (backpressure); the next request must be read.
           if (!closing) socket.resume();
@@ -383,7 +405,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
 
     // A connection that sends nothing at all is timed out like a slow head (node:http's headersTimeout
     // also runs from the connection's start).
-    armRequestTimer();
+    requestBegins();
     openConnections.add(drain);
     if (draining) drain();
 
@@ -392,7 +414,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       clearTimeout(idleTimer);
       idleTimer = undefined;
       if (receiving !== null) requestTimer?.refresh(); // the body is still coming
-      else if (parser.idle && !requestTimer) armRequestTimer(); // a new request begins
+      else if (parser.idle && !requestTimer) requestBegins(); // a new request begins
       try {
         parser.push(chunk);
       } catch (err) {

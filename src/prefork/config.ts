@@ -1,7 +1,7 @@
 // --config FILE: a JavaScript module (CommonJS or ESM) exporting settings and hooks, as gunicorn's
 // config file does. Settings take the command line's names in camelCase (workers, bind, timeout,
-// gracefulTimeout, keepAlive, maxRequests, maxRequestsJitter, backlog, headersTimeout, maxBody,
-// host, port, warmUp, socketMode, forwardedAllowIps, statusSocket, statusPage, accessLog, accessLogFormat); an option given on the
+// gracefulTimeout, keepAlive, maxRequests, maxRequestsJitter, backlog, headersTimeout,
+// requestTimeout, sendTimeout, workerConnections, maxBody, host, port, warmUp, socketMode, forwardedAllowIps, statusSocket, statusPage, accessLog, accessLogFormat); an option given on the
 // command line wins over the file. Hooks:
 //   onStarting(server)       in the master, before the first fork
 //   preFork(worker)          in the master, before each fork
@@ -56,6 +56,9 @@ export const SETTINGS: Record<string, string> = {
   maxRequestsJitter: 'max-requests-jitter',
   backlog: 'backlog',
   headersTimeout: 'headers-timeout',
+  requestTimeout: 'request-timeout',
+  sendTimeout: 'send-timeout',
+  workerConnections: 'worker-connections',
   maxBody: 'max-body',
   host: 'host',
   port: 'port',

@@ -65,6 +65,8 @@ export interface MasterOptions {
   timeoutMs: number;
   maxRequests: number;
   maxRequestsJitter: number;
+  /** Connections a worker holds at once before it stops accepting (--worker-connections). */
+  workerConnections: number;
   makeServe: WorkerOptions['makeServe'];
   /** --no-preload: loads the app in each worker, after the fork and before postFork (a failure: boot error). */
   loadInWorker?: () => Promise<void>;
@@ -479,7 +481,7 @@ export class Master {
     const inherited = inheritedConnections();
     if (inherited.length > 0) say(`Worker ${process.pid} ${describeInheritedConnections(inherited, 'the master')}`);
     const listenFds = this.options.listeners.map((l) => l.fd);
-    const { makeServe, timeoutMs, maxRequests, maxRequestsJitter, hooks } = this.options;
+    const { makeServe, timeoutMs, maxRequests, maxRequestsJitter, workerConnections, hooks } = this.options;
     const serve = (): void => {
       runWorker({
         listenFds,
@@ -494,6 +496,7 @@ export class Master {
         maxRequests: maxRequests > 0 ? maxRequests + Math.floor(Math.random() * (maxRequestsJitter + 1)) : 0,
         earlySignals: early,
         accessLog: this.options.accessLog,
+        maxConnections: workerConnections,
       });
       process.removeListener('SIGTERM', remember);
       process.removeListener('SIGQUIT', remember);

@@ -70,10 +70,14 @@ export interface WorkerOptions {
   earlySignals?: readonly string[];
   /** A line per answered request (--access-log); inherited open from the master. */
   accessLog?: AccessLog;
+  /** At this many open connections the worker stops accepting until one closes (--worker-connections). */
+  maxConnections?: number;
 }
 
-export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, tickMs, maxRequests, earlySignals = [], accessLog }: WorkerOptions): void {
+export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, tickMs, maxRequests, earlySignals = [], accessLog, maxConnections = Infinity }: WorkerOptions): void {
   let open = 0;
+  /** At maxConnections: every listener's watcher stopped until a connection closes. */
+  let full = false;
   let stopping = false;
   let served = 0;
   const watchers: FdWatcher[] = [];
@@ -104,6 +108,11 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
 
   function acceptFrom(fd: number, watcher: FdWatcher): void {
     for (let n = 0; n < ACCEPT_BURST && !stopping; n++) {
+      if (open >= maxConnections) {
+        full = true;
+        for (const w of watchers) w.stop();
+        return;
+      }
       if (open > scoreboard.leastOpen(BALANCE_FRESH_MS) + BALANCE_SLACK) {
         watcher.stop();
         setTimeout(() => {
@@ -133,6 +142,10 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
         open--;
         scoreboard.opened(slot, -1);
         if (stopping && open === 0) leave();
+        if (full && !stopping && open < maxConnections) {
+          full = false;
+          for (const w of watchers) w.start(UV_READABLE);
+        }
       });
     }
   }

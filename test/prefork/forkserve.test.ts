@@ -376,6 +376,44 @@ describe('forkserve lifecycle', () => {
     expect((await get(server.port, '/', ['-o', '/dev/null'])).status, 'the worker serves on').toBe('200');
   }, 60_000);
 
+  it('--request-timeout: a body sent a byte at a time (each within --headers-timeout) gets 408 once the whole request has taken too long', async () => {
+    const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', '--request-timeout', '2', '--headers-timeout', '10', `${path.join(FIXTURES, 'apps', 'echo.js')}:app`], { group: true });
+    const socket = net.connect(server.port, '127.0.0.1');
+    let got = '';
+    socket.setEncoding('latin1').on('data', (d: string) => (got += d));
+    socket.on('error', () => {});
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n');
+    const started = Date.now();
+    for (let i = 0; i < 40 && got === ''; i++) {
+      socket.write('x');
+      await sleep(250);
+    }
+    socket.destroy();
+    expect(got, `after ${Date.now() - started} ms`).toMatch(/^HTTP\/1\.1 408 /);
+  }, 60_000);
+
+  it('--worker-connections 2: a third connection waits in the backlog until one of the two closes, then is served', async () => {
+    const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', '--worker-connections', '2', `${path.join(FIXTURES, 'apps', 'hold.js')}:app`], { group: true });
+    await until(() => bootedPids(server).length, (n) => n === 1, 'the worker');
+    const held = await Promise.all([0, 1].map(() => new Promise<net.Socket>((resolve, reject) => {
+      const s = net.connect(server.port, '127.0.0.1', () => {
+        s.write('GET /hold HTTP/1.1\r\nHost: x\r\n\r\n');
+        resolve(s);
+      });
+      s.on('error', reject);
+    })));
+    await sleep(500);
+    let answered = '';
+    const third = run('curl', ['-sS', '--max-time', '20', `http://127.0.0.1:${server.port}/`], 30_000).then((r) => (answered = r.stdout + r.stderr));
+    await sleep(1500);
+    expect(answered, 'not served while the worker holds 2 connections').toBe('');
+    held[0].destroy();
+    await third;
+    expect(answered).toMatch(/^\d+\n$/);
+    held[1].destroy();
+  }, 60_000);
+
   it('workers that keep dying right after the fork stop the master with exit code 3', async () => {
     const server = await startServer('forkserve.js', ['-w', '2', '--port', '0', path.join(FIXTURES, 'apps', 'dies-after-fork.js')], { group: true });
     const exit = await server.exited;
