@@ -21,7 +21,7 @@ import { adopt, closeListeners, describeListener, openListeners, type BindSpec, 
 import { takeListenFds } from '../prefork/systemd';
 import { takeUpgrade } from '../prefork/upgrade';
 import { DEFAULT_FORWARDED_ALLOW_IPS, parseForwardedAllowIps } from '../gateway/forwarded';
-import { say, warn } from '../server/log';
+import { dropOutputWhenStalled, say, warn } from '../server/log';
 import { prepareFork, setForkPolicy, setNonBlocking } from '../posix';
 import { STATUS_TIMEOUT_MS, formatStatus, readStatus } from '../prefork/status-client';
 
@@ -94,6 +94,9 @@ async function statusCommand(): Promise<void> {
 
 if (process.argv[2] === 'status') runMain(statusCommand, 'status');
 else runMain(async () => {
+  // The master and every worker serve on whatever happens to their output: a stdout or log pipe
+  // nobody reads drops lines (counted) instead of freezing them (server/log.ts).
+  dropOutputWhenStalled();
   const parsed = parseCommand({
     summary: 'The pre-fork server: the app is loaded once, workers are forked from it (copy-on-write) and each\nserves many connections at once. Express, Koa, Fastify, Hono and fetch handlers run unmodified.',
     positionals: 'module:export',

@@ -25,7 +25,7 @@
 
 import * as fs from 'node:fs';
 import type { RequestOutcome } from '../gateway';
-import { warn, writeFully } from '../server/log';
+import { takesWrite, warn, writeFully } from '../server/log';
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
 
@@ -291,6 +291,7 @@ export class AccessLog {
   }
 
   private writeAll(bytes: Buffer, start: number, end: number): void {
+    if (!takesWrite(this.fd)) return; // a stdout nobody reads: dropped, counted (server/log.ts)
     const err = writeFully(this.fd, bytes, start, end);
     if (!err) return;
     // EPIPE (nobody reads stdout any more), ENOSPC, EIO ...: the lines are dropped; said once per cause.

@@ -497,6 +497,7 @@ export class Master {
         earlySignals: early,
         accessLog: this.options.accessLog,
         maxConnections: workerConnections,
+        gracefulTimeoutMs: this.options.gracefulTimeoutMs,
       });
       process.removeListener('SIGTERM', remember);
       process.removeListener('SIGQUIT', remember);

@@ -20,7 +20,7 @@ import {
   type SocketAddress,
 } from '../posix';
 import { ACCEPT_RETRY_DELAY_MS, EXHAUSTION_CODES } from '../server/accept';
-import { say, warn } from '../server/log';
+import { plural, say, warn } from '../server/log';
 import type { AccessLog } from './access-log';
 import type { Scoreboard } from './scoreboard';
 
@@ -72,9 +72,15 @@ export interface WorkerOptions {
   accessLog?: AccessLog;
   /** At this many open connections the worker stops accepting until one closes (--worker-connections). */
   maxConnections?: number;
+  /**
+   * Once stopping, the worker leaves after this long even with connections open (--graceful-timeout):
+   * the master would kill it then, but a worker whose master is gone, or that recycles itself
+   * (--max-requests), has nobody else to end a hung request.
+   */
+  gracefulTimeoutMs?: number;
 }
 
-export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, tickMs, maxRequests, earlySignals = [], accessLog, maxConnections = Infinity }: WorkerOptions): void {
+export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, tickMs, maxRequests, earlySignals = [], accessLog, maxConnections = Infinity, gracefulTimeoutMs = 30_000 }: WorkerOptions): void {
   let open = 0;
   /** At maxConnections: every listener's watcher stopped until a connection closes. */
   let full = false;
@@ -158,6 +164,10 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
     for (const fd of listenFds) close(fd);
     drainConnections();
     if (open === 0) leave();
+    setTimeout(() => {
+      warn(`Worker ${process.pid}: ${plural(open, 'connection', 'connections')} still open after the graceful timeout (${gracefulTimeoutMs / 1000} s): leaving`);
+      leave();
+    }, gracefulTimeoutMs).unref();
   }
 
   /** Exits now, after writing out the access log lines held (_exit() would drop them). */

@@ -1,9 +1,15 @@
 // Output for servers whose loops block in accept(): the event loop does not run there, so stdout
 // must be written synchronously (and a forked child must not leave bytes queued in libuv when it
 // calls _exit()). EAGAIN on a non-blocking stdout pipe is waited out with poll().
+//
+// A server that must keep serving whatever happens to its output (forkserve: dropOutputWhenStalled)
+// does not wait for a pipe or socket nobody reads: a full stdout pipe froze every worker in write()
+// (the heartbeat then killed them as stuck) and the master in its own log line. There, a line waits
+// at most STALL_WAIT_MS for room; once one is dropped, the next are dropped at once until the reader
+// takes bytes again, and then one line says how many were lost.
 
 import * as fs from 'node:fs';
-import { POLLOUT, poll } from '../posix';
+import { POLLERR, POLLHUP, POLLOUT, poll } from '../posix';
 
 /**
  * Writes bytes[start, end) to fd synchronously: partial writes continue, EINTR is retried, EAGAIN (a
@@ -23,7 +29,52 @@ export function writeFully(fd: number, bytes: Uint8Array, start = 0, end = bytes
   return undefined;
 }
 
+/** How long a line waits for room in a pipe that stopped taking bytes, before it is dropped. */
+export const STALL_WAIT_MS = 50;
+let dropWhenStalled = false;
+/** Lines dropped on each descriptor since its reader stopped reading. */
+const dropped = new Map<number, number>();
+const pipeLike = new Map<number, boolean>();
+
+/** From now on, output to a pipe or socket nobody reads is dropped (counted), not waited for. */
+export function dropOutputWhenStalled(): void {
+  dropWhenStalled = true;
+}
+
+/**
+ * Whether `fd` takes a write now (with dropOutputWhenStalled; always true otherwise, and for files):
+ * a pipe, socket or terminal with room within STALL_WAIT_MS (none once it has stalled). A false
+ * counts one line dropped; the first true after some were says how many, on the same descriptor.
+ * Room means a free pipe buffer page: a write of up to PIPE_BUF bytes does not block.
+ */
+export function takesWrite(fd: number): boolean {
+  if (!dropWhenStalled) return true;
+  let waits = pipeLike.get(fd);
+  if (waits === undefined) {
+    try {
+      const st = fs.fstatSync(fd);
+      waits = st.isFIFO() || st.isSocket() || st.isCharacterDevice();
+    } catch {
+      waits = false;
+    }
+    pipeLike.set(fd, waits);
+  }
+  if (!waits) return true;
+  const lost = dropped.get(fd);
+  const revents = poll([{ fd, events: POLLOUT }], lost === undefined ? STALL_WAIT_MS : 0)[0];
+  if (revents & (POLLOUT | POLLHUP | POLLERR)) { // (a write then says EPIPE, if that is it)
+    if (lost !== undefined) {
+      dropped.delete(fd);
+      writeFully(fd, Buffer.from(`forkserve ${process.pid}: ${plural(lost, 'line', 'lines')} of output dropped: nobody read this ${fd === 2 ? 'stderr' : fd === 1 ? 'stdout' : 'log'} for a while\n`));
+    }
+    return true;
+  }
+  dropped.set(fd, (lost ?? 0) + 1);
+  return false;
+}
+
 function writeAllSync(fd: number, text: string): void {
+  if (!takesWrite(fd)) return;
   const err = writeFully(fd, Buffer.from(text));
   if (err && err.code !== 'EPIPE') throw err; // EPIPE: nobody is reading any more
 }

@@ -3,11 +3,13 @@
 // SIGUSR1 after a rename (logrotate) with the inspector kept out of it; '-' to stdout shared with the
 // master; 404s from both interfaces and the errors the connection answers itself (400, 408, 413).
 // Servers run in their own process group; load comes from ab (bounded counts).
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/net';
 import { FIXTURES, ROOT, childStates, killAll, run, startServer, until, type Server } from '../helpers/procs';
 
 afterEach(killAll);
@@ -300,4 +302,67 @@ describe('forkserve --access-log', () => {
     ]);
     // (stderr has Express's own report of the 413'd upload: its req 'error' handler hears 'aborted'.)
   }, 60_000);
+});
+
+describe('a stdout nobody reads', () => {
+  it('--access-log - into a full pipe: requests keep being answered, lines are dropped and counted, not waited for', async () => {
+    const fifo = path.join(dir, 'stdout.fifo');
+    const made = await run('mkfifo', [fifo]);
+    expect(made.code, made.stderr).toBe(0);
+    // The reader's end is open (so the server's open does not block) and never read: a 64 KB pipe
+    // that fills after some 600 lines.
+    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const writer = fs.openSync(fifo, fs.constants.O_WRONLY);
+    const port = await freePort();
+    const server = spawn(process.execPath, [path.join(ROOT, 'dist', 'forkserve.js'), '-w', '2', '--port', String(port), '--access-log', '-', PID_APP], {
+      stdio: ['ignore', writer, 'pipe'],
+      detached: true,
+    });
+    fs.closeSync(writer);
+    let stderr = '';
+    server.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    try {
+      await until(async () => (await run('curl', ['-sS', '-m', '2', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${port}/`], 5000)).stdout, (c) => c === '200', 'the server answering', 20_000);
+      const ab = await run('ab', ['-q', '-k', '-s', '10', '-n', '3000', '-c', '4', `http://127.0.0.1:${port}/`], 90_000);
+      expect(ab.stdout, `${ab.stdout}${ab.stderr} | ${stderr}`).toMatch(/Complete requests:\s+3000\n/);
+      expect(ab.stdout, ab.stdout).toMatch(/Failed requests:\s+0\n/);
+      // The reader reads again: the next line written says how many were dropped.
+      const buf = Buffer.alloc(1 << 20);
+      let text = '';
+      const drain = (): void => {
+        for (;;) {
+          let n = 0;
+          try {
+            n = fs.readSync(reader, buf, 0, buf.length, null);
+          } catch {
+            return; // EAGAIN: empty
+          }
+          if (n <= 0) return;
+          text += buf.toString('latin1', 0, n);
+        }
+      };
+      drain();
+      const lines = await until(
+        async () => {
+          await run('curl', ['-sS', '-m', '2', '-o', '/dev/null', `http://127.0.0.1:${port}/`], 5000);
+          drain();
+          return text;
+        },
+        (t) => /lines of output dropped: nobody read this stdout for a while/.test(t),
+        'the count of dropped lines',
+        20_000,
+      );
+      const dropped = [...lines.matchAll(/forkserve \d+: (\d+) lines of output dropped/g)].reduce((n, m) => n + Number(m[1]), 0);
+      const written = lines.split('\n').filter((l) => l.includes('"GET / HTTP/1.0"')).length;
+      expect(dropped, `${written} lines written`).toBeGreaterThan(0);
+      expect(stderr).not.toMatch(/was killed|timed out/);
+    } finally {
+      try {
+        process.kill(-server.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      fs.closeSync(reader);
+    }
+  }, 150_000);
 });

@@ -414,6 +414,19 @@ describe('forkserve lifecycle', () => {
     held[1].destroy();
   }, 60_000);
 
+  it('a worker whose master is killed while it holds a hung request leaves at --graceful-timeout, saying so', async () => {
+    const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', '--graceful-timeout', '2', `${path.join(FIXTURES, 'apps', 'hold.js')}:app`], { group: true });
+    const [worker] = await until(() => workers(server), (p) => p.length === 1, 'the worker');
+    const held = net.connect(server.port, '127.0.0.1', () => held.write('GET /hold HTTP/1.1\r\nHost: x\r\n\r\n'));
+    held.on('error', () => {});
+    await sleep(500);
+    process.kill(server.pid, 'SIGKILL');
+    const left = await until(() => gone([worker]), Boolean, 'the orphaned worker to leave', 15_000).catch(() => false);
+    held.destroy();
+    expect(left, `worker ${worker} still running 15 s after its master was killed | ${server.stderr()}`).toBe(true);
+    expect(server.stderr()).toMatch(new RegExp(`Worker ${worker}: 1 connection still open after the graceful timeout \\(2 s\\): leaving`));
+  }, 60_000);
+
   it('workers that keep dying right after the fork stop the master with exit code 3', async () => {
     const server = await startServer('forkserve.js', ['-w', '2', '--port', '0', path.join(FIXTURES, 'apps', 'dies-after-fork.js')], { group: true });
     const exit = await server.exited;
