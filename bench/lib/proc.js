@@ -3,8 +3,10 @@
 // their state from /proc, and stops them by PID (the server first, then whatever it left behind).
 //
 //   run(cmd, args, { timeoutMs })        -> { code, signal, stdout, stderr, timedOut, ms }
-//   startServer(spec, { timeoutMs })     -> { proc, pid, port }  (port from "Serving HTTP on port N")
+//   startServer(spec, { timeoutMs })     -> { proc, pid, port }  (port from "Serving HTTP on port N";
+//                                           spec.detached: in its own process group)
 //   stopServer(server, { graceMs })      -> { graceful, killed: [pids], leftovers: [pids] }
+//                                           (a detached server: the signals go to its group)
 //   children(pid) / descendants(pid)     -> [{ pid, stat }] from `ps -o pid=,stat= --ppid <pid>`
 //   snapshot(pid)                        -> zombies, live children, fds, RSS, CPU ticks
 //   rollup(pid)                          -> /proc/<pid>/smaps_rollup in kB
@@ -17,8 +19,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // Every process the suite started and has not yet seen exit: killed by PID on SIGINT or a crash.
 const live = new Map(); // pid -> { name, proc }
 
-function track(proc, name) {
-  live.set(proc.pid, { name, proc });
+function track(proc, name, detached = false) {
+  live.set(proc.pid, { name, proc, detached });
   proc.once('exit', () => live.delete(proc.pid));
 }
 
@@ -33,8 +35,9 @@ function tryKill(pid, signal) {
 
 /** Kills every process the suite still owns, and their descendants, by PID (SIGKILL). */
 function killAll() {
-  for (const pid of live.keys()) {
+  for (const [pid, { detached }] of live) {
     const tree = descendants(pid).map((c) => c.pid);
+    if (detached) tryKill(-pid, 'SIGKILL');
     tryKill(pid, 'SIGKILL');
     for (const c of tree) tryKill(c, 'SIGKILL');
   }
@@ -81,12 +84,14 @@ function which(cmd) {
 
 /**
  * Starts a server and resolves when its first stdout line says "Serving HTTP on port N".
- * spec: { name, cmd, args, cwd, env, workers } (workers: wait until that many children exist).
+ * spec: { name, cmd, args, cwd, env, workers, detached } (workers: wait until that many children
+ * exist; detached: the server leads its own process group, which its forked children share, so that
+ * stopServer can signal them all at once).
  */
 function startServer(spec, { timeoutMs = 15_000 } = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(spec.cmd, spec.args, { cwd: spec.cwd, env: spec.env || process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    if (proc.pid) track(proc, spec.name);
+    const proc = spawn(spec.cmd, spec.args, { cwd: spec.cwd, env: spec.env || process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: !!spec.detached });
+    if (proc.pid) track(proc, spec.name, !!spec.detached);
     let out = '';
     let err = '';
     let done = false;
@@ -95,6 +100,7 @@ function startServer(spec, { timeoutMs = 15_000 } = {}) {
       done = true;
       clearTimeout(timer);
       const tree = proc.pid ? descendants(proc.pid).map((c) => c.pid) : [];
+      if (proc.pid && spec.detached) tryKill(-proc.pid, 'SIGKILL');
       if (proc.pid) tryKill(proc.pid, 'SIGKILL');
       for (const pid of tree) tryKill(pid, 'SIGKILL');
       reject(new Error(`${spec.name}: ${why}${err ? `\n  stderr: ${err.trim().split('\n').slice(-5).join('\n  ')}` : ''}`));
@@ -129,19 +135,24 @@ function startServer(spec, { timeoutMs = 15_000 } = {}) {
 
 /**
  * Stops a server by PID: SIGTERM, up to graceMs for it to exit, then SIGKILL; then SIGKILL for
- * every descendant seen before the stop that is still there. Returns what it had to kill.
+ * every descendant seen before the stop that is still there. A detached server (spec.detached) gets
+ * the SIGTERM and SIGKILL as a process group, and a last SIGKILL to the group after it has exited.
+ * Returns what it had to kill.
  */
 async function stopServer(server, { graceMs = 3000 } = {}) {
   const { proc, pid } = server;
+  const group = !!(server.spec && server.spec.detached);
+  const target = group ? -pid : pid;
   const tree = descendants(pid).map((c) => c.pid);
   const exited = new Promise((r) => (proc.exitCode !== null || proc.signalCode !== null ? r() : proc.once('exit', r)));
-  tryKill(pid, 'SIGTERM');
+  tryKill(target, 'SIGTERM');
   const graceful = await Promise.race([exited.then(() => true), sleep(graceMs).then(() => false)]);
   if (!graceful) {
-    tryKill(pid, 'SIGKILL');
+    tryKill(target, 'SIGKILL');
     await Promise.race([exited, sleep(2000)]);
   }
   await sleep(100);
+  if (group) tryKill(-pid, 'SIGKILL'); // whatever of the group outlived its leader
   const killed = [];
   for (const c of tree) {
     if (alive(c) && tryKill(c, 'SIGKILL')) killed.push(c);

@@ -30,7 +30,7 @@ export function writeFully(fd: number, bytes: Uint8Array, start = 0, end = bytes
 }
 
 /** How long a line waits for room in a pipe that stopped taking bytes, before it is dropped. */
-export const STALL_WAIT_MS = 50;
+export const STALL_WAIT_MS = 500;
 let dropWhenStalled = false;
 /** Lines dropped on each descriptor since its reader stopped reading. */
 const dropped = new Map<number, number>();
