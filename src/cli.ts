@@ -69,6 +69,7 @@ export function appOptions(headersTimeoutSeconds: number): Record<string, Option
     'request-timeout': { type: 'string', default: String(REQUEST_TIMEOUT_SECONDS) },
     'max-body': { type: 'string', default: String(MAX_BODY_BYTES) },
     'send-timeout': { type: 'string', default: String(SEND_TIMEOUT_SECONDS) },
+    'no-server-header': { type: 'boolean', default: false },
     interface: { type: 'string' },
     'warm-up': { type: 'string', default: '' },
   };
@@ -80,6 +81,7 @@ export function appHelp(headersTimeoutSeconds: number): Record<string, string> {
     'request-timeout': `seconds a whole request (head and body) may take to arrive, else 408\n` +
       `(node:http's requestTimeout; 0: no limit; default: ${REQUEST_TIMEOUT_SECONDS})`,
     'max-body': `largest request body in bytes, else 413 (default: ${MAX_BODY_BYTES})`,
+    'no-server-header': "send no Server header (node:http sends none; the app's own is kept)",
     'send-timeout': `seconds a response may wait for a client that takes none of it, else the\n` +
       `connection is cut (nginx's send_timeout; 0: never; default: ${SEND_TIMEOUT_SECONDS})`,
     interface: 'with an app: node or fetch, how to call it, instead of detecting it',

@@ -71,7 +71,7 @@ runMain(async () => {
     throw new UsageError(`--large-pages must be ${LARGE_PAGES_MODES.join(' or ')}, not ${JSON.stringify(largePages)}`);
   }
   const http = {
-    server: serverHeader(),
+    server: values['no-server-header'] ? '' : serverHeader(),
     keepAliveTimeoutMs: parseNumber('keep-alive-timeout', values['keep-alive-timeout'] as string) * 1000,
     headersTimeoutMs: parseNumber('headers-timeout', values['headers-timeout'] as string) * 1000,
     requestTimeoutMs: parseNumber('request-timeout', values['request-timeout'] as string) * 1000,

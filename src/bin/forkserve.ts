@@ -171,7 +171,7 @@ else runMain(async () => {
   const statusSocket = values['status-socket'] as string | undefined;
   const statusPage = values['status-page'] === undefined ? undefined : parseStatusPage(values['status-page'] as string);
   const http = {
-    server: serverHeader(),
+    server: values['no-server-header'] ? '' : serverHeader(),
     keepAliveTimeoutMs: parseNumber('keep-alive', values['keep-alive'] as string) * 1000,
     headersTimeoutMs: parseNumber('headers-timeout', values['headers-timeout'] as string) * 1000,
     requestTimeoutMs: parseNumber('request-timeout', values['request-timeout'] as string) * 1000,

@@ -112,7 +112,7 @@ class NodeExchange implements Exchange {
     const res = (this.res = new Response(req, { highWaterMark: socket.writableHighWaterMark }));
     res.shouldKeepAlive = head.keepAlive && context.keepAlive;
     res._keepAliveTimeout = context.keepAliveTimeoutMs;
-    res.setHeader('Server', context.server);
+    if (context.server) res.setHeader('Server', context.server);
     res.on('finish', () => this.onFinish());
     if (context.countBody) {
       const counted = res as CountedResponse;

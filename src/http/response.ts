@@ -80,15 +80,17 @@ export function serializeHead(req: RequestInfo, opts: HeadOptions): SerializedHe
   if (BAD_VALUE_RE.test(reason)) throw new TypeError('invalid character in the reason phrase');
   let head = `HTTP/1.1 ${status} ${reason}\r\n`;
   let hasDate = false;
+  let hasServer = false;
   for (const [name, value] of opts.headers ?? []) {
     checkHeader(name, value);
     const lower = name.toLowerCase();
     if (lower === 'content-length' || lower === 'transfer-encoding' || lower === 'connection' || lower === 'keep-alive') continue;
     if (lower === 'date') hasDate = true;
+    else if (lower === 'server') hasServer = true;
     head += `${name}: ${value}\r\n`;
   }
   if (!hasDate) head += `Date: ${httpDate()}\r\n`;
-  if (opts.server) head += `Server: ${opts.server}\r\n`;
+  if (opts.server && !hasServer) head += `Server: ${opts.server}\r\n`; // the app's own wins, as in node:http
   if (framing === 'length' || (req.method === 'HEAD' && opts.contentLength != null && !noBody)) head += `Content-Length: ${opts.contentLength}\r\n`;
   else if (framing === 'chunked' && req.method !== 'HEAD') head += 'Transfer-Encoding: chunked\r\n';
   if (status >= 200) {

@@ -95,7 +95,7 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
       if (outcome) accessLog?.log(outcome);
       scoreboard.requestFinished(slot);
       if (++served === maxRequests && !stopping) {
-        say(`Worker ${process.pid} served its ${maxRequests} requests (--max-requests): restarting`);
+        say(`Worker ${process.pid} served its ${plural(maxRequests, 'request', 'requests')} (--max-requests): restarting`);
         scoreboard.leaving(slot); // so the master expects this exit
         stopGracefully();
       }

@@ -28,7 +28,8 @@ export async function loadAppSpec(spec: string, forced?: Interface): Promise<Loa
     if (listens.length > 0) {
       warn(
         `warning: loading ${spec} called listen() (${listens.join(', ')}): that server runs in this process, beside ` +
-          "forkserve's; start it only when the module runs by itself (if (require.main === module) ...)",
+          "forkserve's; start it only when the module runs by itself (CommonJS: if (require.main === module) ...; " +
+          'ES module: if (import.meta.filename === process.argv[1]) ...)',
       );
     }
   }

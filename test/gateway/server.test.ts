@@ -81,6 +81,7 @@ describe('finding the app: module:export', () => {
       const listens = await startServer(entry, ['--port', '0', '--quiet', `${APPS}/listens.js`]);
       expect((await run('curl', ['-sS', '-m', '5', `http://127.0.0.1:${listens.port}/l`], 10_000)).stdout).toBe('served by forkserve: /l');
       expect(listens.stderr()).toMatch(/^warning: loading .*listens\.js called listen\(\) \(port 0\): that server runs in this process, beside forkserve's/);
+      expect(listens.stderr(), 'advice for both module kinds').toMatch(/CommonJS: if \(require\.main === module\) \.\.\.; ES module: if \(import\.meta\.filename === process\.argv\[1\]\)/);
       listens.kill();
     }
   });
@@ -113,6 +114,25 @@ describe('TCP_NODELAY on every accepted connection, as node:http sets it', () =>
     const u = await run('curl', ['-sS', '-m', '5', '--unix-socket', sock, 'http://x/off'], 10_000);
     expect(u.stdout, u.stderr + onUnix.stderr()).toBe('nodelay=unix\n');
     onUnix.kill();
+  });
+});
+
+describe('--no-server-header', () => {
+  it.each([['concurrent-final.js', ['--quiet']], ['forkserve.js', ['-w', '1']]])('%s: no Server header, as node:http; the app\'s own is kept, once (node and fetch apps)', async (entry, extra) => {
+    const plain = await startServer(entry, [...extra, '--port', '0', '--no-server-header', `${APPS}/pid.js:app`]);
+    const h = await run('curl', ['-sS', '-D', '-', '-o', '/dev/null', '-m', '5', `http://127.0.0.1:${plain.port}/`], 10_000);
+    expect(h.stdout, h.stderr).toMatch(/^HTTP\/1\.1 200/);
+    expect(h.stdout).not.toMatch(/^server:/im);
+    plain.kill();
+    const withDefault = await startServer(entry, [...extra, '--port', '0', `${APPS}/pid.js:app`]);
+    expect((await run('curl', ['-sS', '-D', '-', '-o', '/dev/null', '-m', '5', `http://127.0.0.1:${withDefault.port}/`], 10_000)).stdout).toMatch(/^Server: forkserve\/\S+\r$/m);
+    withDefault.kill();
+    for (const exported of ['app', 'fetchApp']) {
+      const own = await startServer(entry, [...extra, '--port', '0', `${APPS}/own-server.js:${exported}`]);
+      const o = await run('curl', ['-sS', '-D', '-', '-o', '/dev/null', '-m', '5', `http://127.0.0.1:${own.port}/`], 10_000);
+      own.kill();
+      expect(o.stdout.match(/^server: .*$/gim), `${exported}: ${o.stdout}`).toEqual([expect.stringMatching(/^server: mine$/i)]);
+    }
   });
 });
 

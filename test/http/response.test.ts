@@ -12,6 +12,13 @@ describe('response head', () => {
     expect(h).toMatchObject({ framing: 'length', keepAlive: true });
   });
 
+  it("the app's own Server header wins (one Server line); without a server name there is none", () => {
+    const own = head(serializeHead(GET11, { status: 200, headers: [['server', 'mine']], contentLength: 0, server: 'forkserve/0.1.0' }).bytes);
+    expect(own.match(/^server:/gim)).toEqual(['server:']);
+    expect(own).toContain('server: mine\r\n');
+    expect(head(serializeHead(GET11, { status: 200, contentLength: 0, server: '' }).bytes)).not.toMatch(/^server:/im);
+  });
+
   it('no length on 1.1 -> chunked; on 1.0 -> close-delimited with Connection: close', () => {
     expect(serializeHead(GET11, { status: 200 })).toMatchObject({ framing: 'chunked', keepAlive: true });
     expect(head(serializeHead(GET11, { status: 200 }).bytes)).toContain('Transfer-Encoding: chunked\r\n');
