@@ -25,6 +25,7 @@ import { describeInheritedConnections } from '../fork-hazards';
 import { plural, say, warn } from '../server/log';
 import { OwnChildren } from '../server/own-children';
 import { describeExit, isCleanExit, signalName, type ChildExit } from '../server/reaper';
+import { sentByItself, watchSelfSignals } from '../server/self-signals';
 import type { AccessLog } from './access-log';
 import type { Hooks, ServerInfo } from './config';
 import { closeListeners, type PreforkListener } from './listeners';
@@ -139,6 +140,7 @@ export class Master {
 
   start(): void {
     prepareFork();
+    watchSelfSignals();
     for (const sig of HANDLED) {
       const listener = (): void => {
         this.recorded.push(sig);
@@ -302,10 +304,13 @@ export class Master {
         if (this.state === 'running') this.stop('graceful');
         return;
       case 'SIGINT':
-      case 'SIGQUIT':
-        if (this.state === 'quitting') this.killAll(SIG.SIGKILL);
-        else this.stop('quick');
+      case 'SIGQUIT': {
+        // A second one kills at once, unless the app sent it to itself (a shutdown hook re-raising it).
+        const fromItself = sentByItself(sig);
+        if (this.state !== 'quitting') this.stop('quick');
+        else if (!fromItself) this.killAll(SIG.SIGKILL);
         return;
+      }
       case 'SIGHUP':
         if (this.state !== 'running') return;
         say(`Hang up: replacing ${plural(this.current().length, 'worker', 'workers')}`);

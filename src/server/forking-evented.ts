@@ -30,6 +30,7 @@ import { createListener, type Listener } from './listener';
 import { plural, say, warn } from './log';
 import { OwnChildren } from './own-children';
 import { describeExit, isCleanExit, type ChildExit } from './reaper';
+import { sentByItself, watchSelfSignals } from './self-signals';
 
 export const GRACEFUL_TIMEOUT_MS = 10_000;
 /**
@@ -440,8 +441,11 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     graceTimer = setTimeout(() => killChildren('that outlived the grace period'), gracefulTimeoutMs);
   }
 
-  function handleTerm(): void {
+  function handleTerm(signal: NodeJS.Signals): void {
+    // (Counted off at every delivery: an app that stops itself with its own TERM stops gracefully.)
+    const fromItself = sentByItself(signal);
     if (!stopping) stop();
+    else if (fromItself) say(`${signal} sent by the app to itself (a shutdown hook re-raising it): still waiting for the children`);
     else if (graceTimer) {
       // The second TERM/INT: do not wait.
       clearTimeout(graceTimer);
@@ -451,6 +455,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
   }
 
   const watcher = new FdWatcher(listener.fd, listenerOnReadable).start(UV_READABLE);
+  watchSelfSignals();
   process.on('SIGTERM', handleTerm);
   process.on('SIGINT', handleTerm);
   return { children, stop };

@@ -136,6 +136,22 @@ describe('--no-server-header', () => {
   });
 });
 
+describe("an app's shutdown hook that re-raises TERM (Apollo Server's stopOnTerminationSignals)", () => {
+  it('concurrent-final: the re-raised TERM is not a second TERM; a query in flight completes', async () => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', `${APPS}/apollo.js`], { env: { ...process.env, NODE_ENV: 'production' } });
+    const query = run('curl', ['-sS', '-m', '20', '-H', 'content-type: application/json', '--data', '{"query":"{ slow(ms: 2500) }"}', `http://127.0.0.1:${server.port}/graphql`], 30_000);
+    await eventually(async () => (await childStates(server.pid)).length, (n) => n > 0, 10_000);
+    await sleep(300);
+    server.kill('SIGTERM');
+    const r = await query;
+    const seen = `${r.stdout}${r.stderr} | stdout: ${server.stdout()} | stderr: ${server.stderr()}`;
+    expect(r.stdout, seen).toBe('{"data":{"slow":"done after 2500 ms"}}\n');
+    expect((await server.exited).code, seen).toBe(0);
+    expect(server.stdout(), seen).toMatch(/SIGTERM sent by the app to itself \(a shutdown hook re-raising it\): still waiting for the children/);
+    expect(server.stderr(), seen).not.toMatch(/SIGKILL/);
+  }, 60_000);
+});
+
 // Node >= 22.18 strips TypeScript types itself (process.features.typescript === 'strip'); the test
 // matrix runs both branches: Node 20 has no type stripping, 22, 24 and 26 do.
 const stripsTypes = Boolean((process.features as { typescript?: string | false }).typescript);
