@@ -16,12 +16,20 @@ import { Server } from 'node:http';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { FetchHandler } from './fetch-gateway';
-import type { NodeListener } from './node-gateway';
+import type { NodeListener, UpgradeListener } from './node-gateway';
 
 export type Interface = 'node' | 'fetch';
 
 export type LoadedApp =
-  | { interface: 'node'; listener: NodeListener; kind: string; name: string; handlesContinue?: () => boolean }
+  | {
+      interface: 'node';
+      listener: NodeListener;
+      kind: string;
+      name: string;
+      handlesContinue?: () => boolean;
+      /** The app's 'upgrade' or 'connect' listener, if it has one now (an http.Server's, Fastify's server's). */
+      upgrades?: (event: 'upgrade' | 'connect') => UpgradeListener | undefined;
+    }
   | { interface: 'fetch'; fetch: FetchHandler; kind: string; name: string };
 
 export class AppLoadError extends Error {
@@ -132,6 +140,11 @@ function pickExport(namespace: Record<string, unknown>, spec: AppSpec, file: str
   );
 }
 
+/** Hands Upgrade and CONNECT requests to `server`'s listeners for them, as node:http does, when it has some. */
+function serverUpgrades(server: Server): (event: 'upgrade' | 'connect') => UpgradeListener | undefined {
+  return (event) => (server.listenerCount(event) > 0 ? (req, socket, head) => server.emit(event, req, socket, head) : undefined);
+}
+
 function isPromise(v: unknown): v is Promise<unknown> {
   return typeof (v as Promise<unknown>)?.then === 'function' && typeof v !== 'function';
 }
@@ -153,6 +166,7 @@ export async function classify(app: unknown, name: string, forced?: Interface): 
         kind: 'http.Server',
         name,
         handlesContinue: () => server.listenerCount('checkContinue') > 0,
+        upgrades: serverUpgrades(server),
         listener: (req, res) => {
           if (req.headers.expect && server.listenerCount('checkContinue') > 0) server.emit('checkContinue', req, res);
           else server.emit('request', req, res);
@@ -164,7 +178,8 @@ export async function classify(app: unknown, name: string, forced?: Interface): 
     }
     if (typeof o.routing === 'function' && typeof o.ready === 'function') {
       await (o.ready as () => Promise<unknown>).call(app);
-      return { interface: 'node', kind: 'Fastify', name, listener: (o.routing as NodeListener).bind(app) };
+      const upgrades = o.server instanceof Server ? serverUpgrades(o.server) : undefined; // @fastify/websocket listens there
+      return { interface: 'node', kind: 'Fastify', name, listener: (o.routing as NodeListener).bind(app), upgrades };
     }
     if (isFn && (forced === 'node' || (app as (...a: unknown[]) => unknown).length >= 2)) {
       const kind = typeof o.handle === 'function' && typeof o.use === 'function' ? (o.set ? 'Express' : 'Connect') : 'node listener';

@@ -95,6 +95,13 @@ export interface ExchangeContext {
 /** Creates the exchange for a request whose head has just been parsed (without calling the app yet). */
 export type Dialect = (head: RequestHead, context: ExchangeContext) => Exchange;
 
+/**
+ * For an Upgrade or CONNECT request: the app's hand-over, if it takes such connections over (else
+ * undefined: the request is answered as any other). The hand-over gets the socket, the app's from
+ * then on, and the bytes that followed the request's head.
+ */
+export type Takeover = (head: RequestHead) => ((socket: FdSocket, rest: Buffer) => void) | undefined;
+
 /** Requests waiting for their turn to answer, beyond which the connection is not read. */
 const MAX_PIPELINED = 16;
 
@@ -129,7 +136,7 @@ export function drainConnections(): void {
  * Serves HTTP on `fd` (an accepted, connected socket; the connection closes it). The promise
  * settles when the connection is closed.
  */
-export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialect, options: GatewayOptions): Promise<void> {
+export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialect, options: GatewayOptions, takeover?: Takeover): Promise<void> {
   return new Promise((resolve) => {
     let traced: Buffer[] = [];
     let tracedBytes = 0;
@@ -198,6 +205,9 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       idleTimer = undefined;
     }
     let pendingError = 0; // status to answer once the responses before it are done
+    // An Upgrade request the app takes over, until its bytes are handed on; then the socket is the app's.
+    let upgrading: { head: RequestHead; handOver: (socket: FdSocket, rest: Buffer) => void } | null = null;
+    let takenOver = false;
     let requests = 0; // heads received on this connection
     let lastResponseAt = 0;
 
@@ -205,6 +215,13 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       {
         onHead(head) {
           requests++;
+          if (head.upgrade && takeover && queue.length === 0) {
+            const handOver = takeover(head);
+            if (handOver) {
+              upgrading = { head, handOver };
+              return; // the socket is handed over at onUpgrade, with the bytes after this head
+            }
+          }
           if (options.forwarded) {
             // (a unix socket's peer is '' whatever name a client bound its own socket to)
             const client = forwardedFor(options.forwarded, peer.family === 'Unix' ? '' : peer.address, head.headers);
@@ -274,10 +291,12 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
           // Reading may have been paused for this body (backpressure); the next request must be read.
           if (!closing) socket.resume();
         },
-        onUpgrade() {
-          // Bytes after an Upgrade/CONNECT request are not HTTP: dropped. We do not switch protocols;
-          // the response to it closes the connection (its exchange has keepAlive false).
+        onUpgrade(rest) {
+          // Bytes after an Upgrade/CONNECT request are not HTTP. An app that takes such connections
+          // over gets the socket and those bytes; else they are dropped, and the response to the
+          // request closes the connection (its exchange has keepAlive false).
           noMoreRequests = true;
+          if (upgrading) handOver(upgrading, rest);
         },
       },
       { maxBodyBytes: options.maxBodyBytes },
@@ -409,7 +428,8 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
     openConnections.add(drain);
     if (draining) drain();
 
-    socket.on('data', (chunk: Buffer) => {
+    socket.on('data', onData);
+    function onData(chunk: Buffer): void {
       if (noMoreRequests) return;
       clearTimeout(idleTimer);
       idleTimer = undefined;
@@ -421,9 +441,36 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
         if (!(err instanceof HttpParseError)) throw err;
         fail(statusForParseError(err.code));
       }
-    });
+    }
+
+    /**
+     * The connection is the app's from now on (a WebSocket): no more HTTP, no timers, no drain (the
+     * app hears of a stop as it would under node:http, from its own signal listeners). Its access
+     * log line comes when the socket closes: the status the app wrote first (101), the bytes sent.
+     */
+    function handOver(upgrade: { head: RequestHead; handOver: (socket: FdSocket, rest: Buffer) => void }, rest: Buffer): void {
+      upgrading = null;
+      takenOver = true;
+      stopTimers();
+      clearTimeout(idleTimer);
+      idleTimer = undefined;
+      openConnections.delete(drain);
+      socket.removeListener('data', onData);
+      // As node:http does: the stream neither flows nor is paused, so the app's first 'data'
+      // listener gets everything from here on (an app that sets up asynchronously loses nothing).
+      (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+      if (options.observer) {
+        const observer = options.observer;
+        const outcome = observer.outcomes ? new RequestOutcome(upgrade.head, performance.now()) : null;
+        observer.requestStarted(upgrade.head);
+        socket.noteFirstWrite();
+        socket.once('close', () => observer.requestFinished(outcome?.finish(socket.firstStatus(), socket.bytesWritten, null) ?? null));
+      }
+      upgrade.handOver(socket, rest);
+    }
 
     socket.on('end', () => {
+      if (takenOver) return;
       // The client has finished sending. Like node:http (httpAllowHalfOpen false), this ends the
       // requests in flight: a client that closed cannot read their answers, so the app hears
       // 'aborted'/'close' (node) or its signal fires (fetch) now, not at its next write.

@@ -69,6 +69,8 @@ export class FdSocket extends Duplex {
   private outgoing: { pieces: Buffer[]; index: number; offset: number; callback: (err?: Error | null) => void } | null = null;
   private readonly sendTimeoutMs: number;
   private sendTimer: NodeJS.Timeout | undefined;
+  /** The first bytes written, once noteFirstWrite() asked for them (a taken-over connection's status line). */
+  private firstBytes: Buffer | null | undefined;
   private watching = 0;
   private idleMs = 0;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -203,8 +205,20 @@ export class FdSocket extends Duplex {
     callback(err && isErrno(err, ...PEER_GONE) ? null : err);
   }
 
+  /** From now on, keep the start of the next write (firstStatus reads its status line). */
+  noteFirstWrite(): void {
+    this.firstBytes = null;
+  }
+
+  /** The status of the first response written since noteFirstWrite() ("HTTP/1.1 101 ..."), else 0. */
+  firstStatus(): number {
+    const m = this.firstBytes ? /^HTTP\/1\.[01] (\d{3})/.exec(this.firstBytes.toString('latin1')) : null;
+    return m ? Number(m[1]) : 0;
+  }
+
   private sendOrQueue(pieces: Buffer[], callback: (err?: Error | null) => void): void {
     if (this.tap) for (const piece of pieces) this.tap(piece);
+    if (this.firstBytes === null && pieces.length > 0) this.firstBytes = Buffer.from(pieces[0].subarray(0, 16));
     this.outgoing = { pieces, index: 0, offset: 0, callback };
     this.flush();
   }

@@ -6,7 +6,7 @@ import type { SocketAddress } from '../posix';
 import type { LoadedApp } from './app';
 import { serveConnection, type GatewayOptions } from './connection';
 import { fetchDialect } from './fetch-gateway';
-import { nodeDialect } from './node-gateway';
+import { nodeDialect, upgradeTakeover } from './node-gateway';
 
 export { AppLoadError, classify, loadApp, parseAppSpec, resolveModule, type AppSpec, type Interface, type LoadedApp } from './app';
 export { drainConnections, type GatewayOptions, type RequestObserver, type Tracer } from './connection';
@@ -20,5 +20,6 @@ export function gatewayHandler(
 ): (fd: number, peer: SocketAddress) => Promise<void> {
   const dialect =
     app.interface === 'node' ? nodeDialect(app.listener, onError, { handlesContinue: app.handlesContinue }) : fetchDialect(app.fetch, onError);
-  return (fd, peer) => serveConnection(fd, peer, dialect, options);
+  const takeover = app.interface === 'node' && app.upgrades ? upgradeTakeover(app.upgrades, onError) : undefined;
+  return (fd, peer) => serveConnection(fd, peer, dialect, options, takeover);
 }

@@ -7,7 +7,7 @@
 
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHead, HeaderList } from '../http/parser';
-import type { Dialect, Exchange, ExchangeContext } from './connection';
+import type { Dialect, Exchange, ExchangeContext, Takeover } from './connection';
 import type { FdSocket } from './fd-socket';
 
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -75,6 +75,47 @@ function flatten(headers: HeaderList): string[] {
   return flat;
 }
 
+/** The request as node:http hands it to an app: an IncomingMessage over `socket`, filled from `head`. */
+function incomingMessage(head: RequestHead, socket: FdSocket): InternalRequest {
+  const req = new IncomingMessage(socket as never) as InternalRequest;
+  req.method = head.method;
+  req.url = head.target;
+  req.httpVersionMajor = head.versionMajor;
+  req.httpVersionMinor = head.versionMinor;
+  req.httpVersion = `${head.versionMajor}.${head.versionMinor}`;
+  const flat = flatten(head.headers);
+  req._addHeaderLines(flat, flat.length);
+  return req;
+}
+
+/** An app's 'upgrade' or 'connect' listener, as node:http calls it: the request, the socket (the app's from now on), the bytes after the head. */
+export type UpgradeListener = (req: IncomingMessage, socket: FdSocket, head: Buffer) => void;
+
+/**
+ * The connection's hand-over for Upgrade and CONNECT requests, for an app that listens for them
+ * (an http.Server with 'upgrade' or 'connect' listeners: ws, socket.io): as node:http does, the
+ * listener gets an IncomingMessage with no body (req.upgrade true), the socket and the bytes that
+ * followed the head. An app without such listeners answers an Upgrade as a normal request.
+ */
+export function upgradeTakeover(listenerFor: (event: 'upgrade' | 'connect') => UpgradeListener | undefined, onError: (err: unknown) => void): Takeover {
+  return (head) => {
+    const listener = listenerFor(head.method === 'CONNECT' ? 'connect' : 'upgrade');
+    if (!listener) return undefined;
+    return (socket, rest) => {
+      const req = incomingMessage(head, socket);
+      (req as { upgrade?: boolean }).upgrade = true;
+      req.complete = true;
+      req.push(null);
+      try {
+        listener(req, socket, rest);
+      } catch (err) {
+        onError(err);
+        socket.destroy();
+      }
+    };
+  };
+}
+
 export interface NodeDialectOptions {
   /** True when the app answers `Expect: 100-continue` itself (an http.Server with 'checkContinue' listeners). */
   handlesContinue?: () => boolean;
@@ -99,14 +140,7 @@ class NodeExchange implements Exchange {
     private readonly options: NodeDialectOptions,
   ) {
     const socket = (this.socket = context.socket);
-    const req = (this.req = new IncomingMessage(socket as never) as InternalRequest);
-    req.method = head.method;
-    req.url = head.target;
-    req.httpVersionMajor = head.versionMajor;
-    req.httpVersionMinor = head.versionMinor;
-    req.httpVersion = `${head.versionMajor}.${head.versionMinor}`;
-    const flat = flatten(head.headers);
-    req._addHeaderLines(flat, flat.length);
+    const req = (this.req = incomingMessage(head, socket));
     // (node 20 takes options as a second argument; its type declaration does not say so)
     const Response = ServerResponse as unknown as new (req: IncomingMessage, options: { highWaterMark: number }) => InternalResponse;
     const res = (this.res = new Response(req, { highWaterMark: socket.writableHighWaterMark }));

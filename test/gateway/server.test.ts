@@ -8,8 +8,9 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { exchange } from '../helpers/net';
-import { FIXTURES, ROOT, childStates, eventually, killAll, run, sleep, startServer } from '../helpers/procs';
+import { FIXTURES, ROOT, childStates, eventually, killAll, run, sleep, startServer, until } from '../helpers/procs';
 
 afterEach(killAll);
 
@@ -150,6 +151,67 @@ describe("an app's shutdown hook that re-raises TERM (Apollo Server's stopOnTerm
     expect(server.stdout(), seen).toMatch(/SIGTERM sent by the app to itself \(a shutdown hook re-raising it\): still waiting for the children/);
     expect(server.stderr(), seen).not.toMatch(/SIGKILL/);
   }, 60_000);
+});
+
+describe('WebSockets: ws on the exported http.Server', () => {
+  const WS_APP = `${APPS}/ws-echo.js:server`;
+
+  /** One client: its greeting, then `n` text messages and one 1 MB binary frame echoed back, a ping answered, a clean close. */
+  async function echoClient(port: number, n: number): Promise<string> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/chat`);
+    const received: (string | Buffer)[] = [];
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    ws.on('message', (data, isBinary) => received.push(isBinary ? (data as Buffer) : data.toString()));
+    await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
+    const big = Buffer.alloc(1 << 20, 7);
+    for (let i = 0; i < n; i++) ws.send(`message ${i}`);
+    ws.send(big);
+    const pong = new Promise<void>((resolve) => ws.once('pong', () => resolve()));
+    ws.ping();
+    await pong;
+    const deadline = Date.now() + 20_000;
+    while (received.length < n + 2 && Date.now() < deadline) await sleep(20);
+    ws.close(1000);
+    expect(await closed).toBe(1000);
+    expect(received[0]).toMatch(/^hello from \d+$/);
+    expect(received.slice(1, n + 1)).toEqual(Array.from({ length: n }, (_, i) => `message ${i}`));
+    expect(Buffer.isBuffer(received[n + 1]) && (received[n + 1] as Buffer).equals(big), 'the 1 MB frame, intact').toBe(true);
+    return received[0] as string;
+  }
+
+  it.each([
+    ['webserver2.js', ['--quiet']],
+    ['concurrent-final.js', ['--quiet']],
+    ['forkserve.js', ['-w', '2']],
+  ])('%s: 20 clients echo 50 messages and a 1 MB frame each, ping/pong, close; plain HTTP beside them', async (entry, extra) => {
+    const server = await startServer(entry, [...extra, '--port', '0', WS_APP]);
+    const greetings = await Promise.all(Array.from({ length: 20 }, () => echoClient(server.port, 50)));
+    expect(greetings).toHaveLength(20);
+    expect((await run('curl', ['-sS', '-m', '5', `http://127.0.0.1:${server.port}/`], 10_000)).stdout).toMatch(/^http \d+\n$/);
+    expect(server.stderr()).toBe('');
+  }, 120_000);
+
+  it('forkserve: the access log records each WebSocket at its close (101, bytes sent); TERM: the app closes its clients with 1001 and the server exits', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkserve-ws-'));
+    const log = path.join(dir, 'access.log');
+    const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', '--access-log', log, WS_APP]);
+    await echoClient(server.port, 3);
+    const lines = await until(() => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : ''), (t) => t.includes('GET /chat'), 'the access log line');
+    expect(lines).toMatch(/"GET \/chat HTTP\/1\.1" 101 \d+ /);
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/chat`);
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
+    server.kill('SIGTERM');
+    expect(await closed).toBe(1001);
+    expect((await server.exited).code).toBe(0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('an app without upgrade listeners answers an Upgrade request as a normal request', async () => {
+    const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', `${APPS}/pid.js:app`]);
+    const r = await run('curl', ['-sS', '-m', '5', '-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket', `http://127.0.0.1:${server.port}/`], 10_000);
+    expect(r.stdout, r.stderr).toMatch(/^\s*\d+\n$/);
+  });
 });
 
 // Node >= 22.18 strips TypeScript types itself (process.features.typescript === 'strip'); the test
