@@ -194,6 +194,14 @@ else runMain(async () => {
   const preload = !values['no-preload'];
   let app = preload ? await loadAppSpec(spec, forced) : undefined;
   if (app) await warmUpGateway(app, { ...http, forwarded }, paths);
+  if (app && workers > 1 && Object.keys(require.cache).some((file) => /[\\/]engine\.io[\\/]build[\\/]server\.js$/.test(file))) {
+    warn(
+      `warning: socket.io (engine.io) with ${workers} workers: its long-polling transport, on by default, needs every request of a ` +
+        "session in one process (sticky sessions), which forkserve's workers do not give: polling clients get 400 'Session ID unknown'. " +
+        "Allow only WebSockets (new Server(httpServer, { transports: ['websocket'] }), and the same on the client), or run -w 1 " +
+        '(this is said whenever socket.io is loaded: forkserve cannot see its transports)',
+    );
+  }
   const loadInWorker = preload
     ? undefined
     : async (): Promise<void> => {

@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { io as ioClient } from 'socket.io-client';
 import WebSocket from 'ws';
 import { exchange } from '../helpers/net';
 import { FIXTURES, ROOT, childStates, eventually, killAll, run, sleep, startServer, until } from '../helpers/procs';
@@ -205,6 +206,29 @@ describe('WebSockets: ws on the exported http.Server', () => {
     expect(await closed).toBe(1001);
     expect((await server.exited).code).toBe(0);
     fs.rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it.each([
+    ['webserver2.js', ['--quiet']],
+    ['concurrent-final.js', ['--quiet']],
+    ['forkserve.js', ['-w', '2']],
+  ])('%s: socket.io over its websocket transport: 10 clients greeted and acknowledged', async (entry, extra) => {
+    const server = await startServer(entry, [...extra, '--port', '0', `${APPS}/socketio.js:server`], { env: { ...process.env, WS_ONLY: '1' } });
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, async (_, i) => {
+        const client = ioClient(`http://127.0.0.1:${server.port}`, { transports: ['websocket'], reconnection: false, timeout: 10_000 });
+        try {
+          const pid = await new Promise<number>((resolve, reject) => client.once('hello', resolve).once('connect_error', reject));
+          const echoed = await client.timeout(10_000).emitWithAck('echo', `ping ${i}`);
+          return `${typeof pid} ${echoed}`;
+        } finally {
+          client.close();
+        }
+      }),
+    );
+    expect(answers).toEqual(Array.from({ length: 10 }, (_, i) => `number ping ${i}`));
+    if (entry === 'forkserve.js') expect(server.stderr()).toMatch(/^warning: socket\.io \(engine\.io\) with 2 workers: its long-polling transport/m);
+    else expect(server.stderr()).toBe('');
   }, 60_000);
 
   it('an app without upgrade listeners answers an Upgrade request as a normal request', async () => {
