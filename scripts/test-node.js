@@ -29,6 +29,7 @@ const CORE = [
   'test/server/stages.test.ts',
   'test/server/long-lived-children.test.ts',
   'test/server/child-process.test.ts',
+  'test/server/app-work.test.ts',
   'test/prefork/forkserve.test.ts',
   'test/gateway/matrix.test.ts',
 ];

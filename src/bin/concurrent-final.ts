@@ -105,6 +105,7 @@ runMain(async () => {
     // The hello app's path, served once by the parent so that children inherit it compiled.
     rehearsal: !app && !values.canned ? Buffer.from('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', 'latin1') : undefined,
     childSleepMs: sleepSeconds * 1000,
+    waitForAppWork: Boolean(app),
     gracefulTimeoutMs: graceSeconds * 1000,
     maxChildren,
     firstByte: { timeoutMs: http.headersTimeoutMs, response: errorResponse(408, http.server) },

@@ -21,6 +21,7 @@ import {
 } from '../posix';
 import { ACCEPT_RETRY_DELAY_MS, EXHAUSTION_CODES } from '../server/accept';
 import { plural, say, warn } from '../server/log';
+import { afterAppWork, resourcesNow } from '../server/pending-work';
 import type { AccessLog } from './access-log';
 import type { Scoreboard } from './scoreboard';
 
@@ -84,6 +85,11 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
   let open = 0;
   /** At maxConnections: every listener's watcher stopped until a connection closes. */
   let full = false;
+  /** What the worker has before it serves (the master's, postFork's): not work to wait for at its stop. */
+  const appBase = resourcesNow();
+  let stoppedAt = 0;
+  let waitingForApp = false;
+  process.on('exit', () => accessLog?.flush()); // this worker's own exit listener: runs in leaveChild
   let stopping = false;
   let served = 0;
   const watchers: FdWatcher[] = [];
@@ -147,7 +153,7 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
       void serve(client.fd, client).finally(() => {
         open--;
         scoreboard.opened(slot, -1);
-        if (stopping && open === 0) leave();
+        if (stopping && open === 0) leaveWhenAppIdle();
         if (full && !stopping && open < maxConnections) {
           full = false;
           for (const w of watchers) w.start(UV_READABLE);
@@ -162,8 +168,9 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
     scoreboard.accepting(slot, false);
     for (const w of watchers) w.close();
     for (const fd of listenFds) close(fd);
+    stoppedAt = Date.now();
     drainConnections();
-    if (open === 0) leave();
+    if (open === 0) leaveWhenAppIdle();
     setTimeout(() => {
       warn(`Worker ${process.pid}: ${plural(open, 'connection', 'connections')} still open after the graceful timeout (${gracefulTimeoutMs / 1000} s): leaving`);
       leave();
@@ -174,6 +181,21 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
   function leave(): never {
     accessLog?.flush();
     return leaveChild(0);
+  }
+
+  /**
+   * Leaves once the app's own work started while serving is done (a timer, a write, an outgoing
+   * request: pending-work.ts), at the latest at the graceful timeout. (If the event loop runs dry
+   * first, posix.ts leaves; the access log is written out by the exit listener below.)
+   */
+  function leaveWhenAppIdle(): void {
+    if (waitingForApp) return;
+    waitingForApp = true;
+    const limitMs = Math.max(0, stoppedAt + gracefulTimeoutMs - Date.now());
+    afterAppWork(appBase, limitMs, (left) => {
+      if (left.length > 0) warn(`Worker ${process.pid}: left with the app's work unfinished at the graceful timeout: ${left.join(', ')}`);
+      leave();
+    });
   }
 
   process.on('SIGTERM', stopGracefully);

@@ -3,6 +3,7 @@
 
 import { _exit, close, getpid, getppid, leaveChild } from '../posix';
 import { say, warn } from './log';
+import { afterAppWork, type Resources } from './pending-work';
 
 export interface ChildOptions {
   listenFd: number;
@@ -31,16 +32,26 @@ export const runChildAsync = (function runChildAsync({
   clientFd,
   handle,
   sleepMs: pause = 0,
-}: Omit<ChildOptions, 'handle' | 'banner'> & { handle: (fd: number) => void | Promise<void> }): void {
+  appWork,
+}: Omit<ChildOptions, 'handle' | 'banner'> & {
+  handle: (fd: number) => void | Promise<void>;
+  /** Once served, wait up to limitMs for the app's work beyond `base` (pending-work.ts) before leaving. */
+  appWork?: { base: Resources; limitMs: number };
+}): void {
   // Parenthesised too: a function inside one is compiled with it, an arrow function is not.
-  const leave = (function leave(code: number): never {
+  const leave = (function leave(code: number): void {
     sleepMs(pause);
     try {
       close(clientFd);
     } catch {
       /* the handler closed it */
     }
-    return leaveChild(code);
+    if (!appWork) return leaveChild(code);
+    process.exitCode = code; // also the code if the loop runs dry first (nothing left: posix.ts leaves)
+    afterAppWork(appWork.base, appWork.limitMs, (left) => {
+      if (left.length > 0) warn(`Child ${getpid()} left with the app's work unfinished after ${appWork.limitMs / 1000} s (--graceful-timeout): ${left.join(', ')}`);
+      leaveChild(code);
+    });
   });
   try {
     close(listenFd);

@@ -30,6 +30,7 @@ import { createListener, type Listener } from './listener';
 import { plural, say, warn } from './log';
 import { OwnChildren } from './own-children';
 import { describeExit, isCleanExit, type ChildExit } from './reaper';
+import { resourcesNow } from './pending-work';
 import { sentByItself, watchSelfSignals } from './self-signals';
 
 export const GRACEFUL_TIMEOUT_MS = 10_000;
@@ -106,6 +107,12 @@ export interface EventedForkingOptions {
    */
   handle: (fd: number, peer: SocketAddress, stopFd: number) => void | Promise<void>;
   childSleepMs?: number;
+  /**
+   * A child lets the app's own work started during its connection finish (a timer, a write, an
+   * outgoing request: pending-work.ts) for up to gracefulTimeoutMs before it leaves (servers that
+   * host an app; the tutorial's leave at once).
+   */
+  waitForAppWork?: boolean;
   gracefulTimeoutMs?: number;
   /** At this many children the server stops accepting until one exits (default MAX_CHILDREN). */
   maxChildren?: number;
@@ -144,7 +151,7 @@ export interface EventedServer {
 }
 
 export function serveForkingEvented(options: EventedForkingOptions): EventedServer {
-  const { listener, handle, childSleepMs = 0, gracefulTimeoutMs = GRACEFUL_TIMEOUT_MS, maxChildren = MAX_CHILDREN } = options;
+  const { listener, handle, childSleepMs = 0, gracefulTimeoutMs = GRACEFUL_TIMEOUT_MS, maxChildren = MAX_CHILDREN, waitForAppWork = false } = options;
   const children = new OwnChildren(childOnExit);
   let served = 0;
   let killed = 0;
@@ -209,6 +216,8 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
    */
   const becomeChild = (function becomeChild(client: Client): void {
     inChild = true;
+    // What the process has at the fork (the parent's timers and connections) is not the child's work.
+    const appWork = waitForAppWork ? { base: resourcesNow(), limitMs: gracefulTimeoutMs } : undefined;
     if (served === 0) sayInherited();
     children.close();
     close(stopWriteFd);
@@ -226,7 +235,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     // handles SIGINT itself).
     if (process.listenerCount('SIGINT') === 0) sigaction(SIGINT, 'ignore');
     const serve = (function serve(): void {
-      runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (function serve(fd: number) { return handle(fd, client, stopFd); }), sleepMs: childSleepMs });
+      runChildAsync({ listenFd: listener.fd, clientFd: client.fd, handle: (function serve(fd: number) { return handle(fd, client, stopFd); }), sleepMs: childSleepMs, appWork });
     });
     // Served once the app's libraries have let go of the parent's connections (served before, a
     // pg Pool sent the first query on the ended connection: "Connection terminated unexpectedly").
