@@ -391,6 +391,25 @@ describe('the status command line', () => {
 });
 
 describe('the status page', () => {
+  it('a flood is answered at a pace (one request per 20 ms), and beyond 100 waiting with 503 and Retry-After, so the master stays free', async () => {
+    const { server } = await start(HOLD_APP, ['--status-page', '127.0.0.1:0']);
+    const url = /^Status page: (http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(server.stdout())![1];
+    const t0 = Date.now();
+    const statuses = await Promise.all(
+      Array.from({ length: 300 }, () =>
+        fetch(`${url}status.json`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(20_000) }).then(async (r) => {
+          await r.arrayBuffer();
+          return r.status === 503 ? `503 ${r.headers.get('retry-after')}` : String(r.status);
+        }),
+      ),
+    );
+    const ok = statuses.filter((x) => x === '200').length;
+    const busy = statuses.filter((x) => x === '503 1').length;
+    expect(ok + busy, statuses.join(' ')).toBe(300);
+    expect(busy, `${ok} answered in ${Date.now() - t0} ms`).toBeGreaterThan(0);
+    expect(ok).toBeGreaterThanOrEqual(100);
+  });
+
   it('answers only requests addressed to it by IP address, localhost or this machine\'s name (421 for others: DNS rebinding)', async () => {
     const { server } = await start(HOLD_APP, ['--status-page', '127.0.0.1:0']);
     const port = /^Status page: http:\/\/127\.0\.0\.1:(\d+)\/$/m.exec(server.stdout())![1];
