@@ -20,7 +20,7 @@ const ROOT = path.resolve(__dirname, '..');
  * The tests whose outcome depends on the Node version: forking (V8's and libuv's threads and state
  * differ per version), the fork contract with the app's own threads, connections and threadpool
  * work, the tutorial's forking stages, the pre-fork master and its workers, and the gateway over
- * each version's node:http (the framework matrix). The rest (the CLI, logs, deployment, the status
+ * each version's node:http (the framework matrix, WebSockets taken over from it, signals). The rest (the CLI, logs, deployment, the status
  * page, the HTTP parser, the package) is the same JavaScript on every version and runs once.
  */
 const CORE = [
@@ -32,6 +32,8 @@ const CORE = [
   'test/server/app-work.test.ts',
   'test/prefork/forkserve.test.ts',
   'test/gateway/matrix.test.ts',
+  'test/gateway/server.test.ts',
+  'test/server/orderly-stop.test.ts',
 ];
 
 const runs = process.argv.slice(2).map((arg) => {

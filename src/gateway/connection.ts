@@ -215,19 +215,19 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       {
         onHead(head) {
           requests++;
-          if (head.upgrade && takeover && queue.length === 0) {
-            const handOver = takeover(head);
-            if (handOver) {
-              upgrading = { head, handOver };
-              return; // the socket is handed over at onUpgrade, with the bytes after this head
-            }
-          }
           if (options.forwarded) {
             // (a unix socket's peer is '' whatever name a client bound its own socket to)
             const client = forwardedFor(options.forwarded, peer.family === 'Unix' ? '' : peer.address, head.headers);
             socket.remoteAddress = client.address;
             socket.remoteFamily = client.address === undefined ? undefined : client.address.includes(':') ? 'IPv6' : 'IPv4';
             socket.encrypted = client.secure;
+          }
+          if (head.upgrade && takeover && queue.length === 0) {
+            const handOver = takeover(head);
+            if (handOver) {
+              upgrading = { head, handOver };
+              return; // the socket is handed over at onUpgrade, with the bytes after this head
+            }
           }
           clearTimeout(requestTimer);
           requestTimer = undefined;
@@ -440,7 +440,10 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       } catch (err) {
         if (!(err instanceof HttpParseError)) throw err;
         fail(statusForParseError(err.code));
+        return;
       }
+      // The next request began in the bytes that ended the one before: it is timed from here.
+      if (!noMoreRequests && receiving === null && !parser.idle && !requestTimer) requestBegins();
     }
 
     /**
@@ -462,6 +465,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       if (options.observer) {
         const observer = options.observer;
         const outcome = observer.outcomes ? new RequestOutcome(upgrade.head, performance.now()) : null;
+        if (outcome) outcome.remoteAddress = socket.remoteAddress;
         observer.requestStarted(upgrade.head);
         socket.noteFirstWrite();
         socket.once('close', () => observer.requestFinished(outcome?.finish(socket.firstStatus(), socket.bytesWritten, null) ?? null));

@@ -25,7 +25,7 @@
 
 import * as fs from 'node:fs';
 import type { RequestOutcome } from '../gateway';
-import { takesWrite, warn, writeFully } from '../server/log';
+import { hasReader, takesWrite, warn, writeFully } from '../server/log';
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
 
@@ -254,7 +254,9 @@ export class AccessLog {
     if (this.pending === '') return;
     const bytes = Buffer.from(this.pending, 'utf8');
     this.pending = '';
-    if (this.target !== '-') {
+    // A file takes a turn's lines in one write(); a pipe (stdout, a FIFO given as the path) in
+    // pieces it takes whole, each checked for room (server/log.ts).
+    if (this.target !== '-' && !hasReader(this.fd)) {
       this.writeAll(bytes, 0, bytes.length);
       return;
     }

@@ -283,8 +283,8 @@ export class Master {
       return;
     }
     this.bootFailures = 0;
-    if (isCleanExit(e)) return;
-    // A crash (it served, or was killed from outside): replaced, after a pause if crashes come fast.
+    // A crash (it served, or was killed from outside), or an exit nobody asked for: replaced, after
+    // a pause if they come fast.
     const wait = this.crashes.crashed(now);
     if (wait > 0 && !this.spawnRetry) {
       if (!this.crashBackoff) warn(`Workers are dying fast (more than ${plural(this.target, 'crash', 'crashes')} within ${CRASH_WINDOW_MS / 1000} s): replacing them after a pause, up to 2 s`);

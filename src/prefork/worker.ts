@@ -172,7 +172,7 @@ export function runWorker({ listenFds, makeServe, masterPid, scoreboard, slot, t
     drainConnections();
     if (open === 0) leaveWhenAppIdle();
     setTimeout(() => {
-      warn(`Worker ${process.pid}: ${plural(open, 'connection', 'connections')} still open after the graceful timeout (${gracefulTimeoutMs / 1000} s): leaving`);
+      if (open > 0) warn(`Worker ${process.pid}: ${plural(open, 'connection', 'connections')} still open after the graceful timeout (${gracefulTimeoutMs / 1000} s): leaving`);
       leave();
     }, gracefulTimeoutMs).unref();
   }

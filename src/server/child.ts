@@ -1,6 +1,7 @@
 // The child side of a fork-per-connection server: close the listener copy, serve the one client,
 // close it, leave through _exit(). Any failure is reported and ends only this child.
 
+import * as fs from 'node:fs';
 import { _exit, close, getpid, getppid, leaveChild } from '../posix';
 import { say, warn } from './log';
 import { afterAppWork, type Resources } from './pending-work';
@@ -38,11 +39,19 @@ export const runChildAsync = (function runChildAsync({
   /** Once served, wait up to limitMs for the app's work beyond `base` (pending-work.ts) before leaving. */
   appWork?: { base: Resources; limitMs: number };
 }): void {
+  // The client's socket, to tell it from a descriptor the app opened later under the same number
+  // once the handler has closed it (a child that waits for the app's work must not close that).
+  let clientIno = -1;
+  try {
+    clientIno = fs.fstatSync(clientFd).ino;
+  } catch {
+    /* (closed already: nothing to close later) */
+  }
   // Parenthesised too: a function inside one is compiled with it, an arrow function is not.
   const leave = (function leave(code: number): void {
     sleepMs(pause);
     try {
-      close(clientFd);
+      if (fs.fstatSync(clientFd).ino === clientIno) close(clientFd);
     } catch {
       /* the handler closed it */
     }
@@ -58,6 +67,7 @@ export const runChildAsync = (function runChildAsync({
   } catch (err) {
     warn(`child ${getpid()}: ${(err as Error).message}`);
     leave(1);
+    return;
   }
   serveFromMicrotask(clientFd, handle, leave);
 });

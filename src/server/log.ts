@@ -48,18 +48,7 @@ export function dropOutputWhenStalled(): void {
  * Room means a free pipe buffer page: a write of up to PIPE_BUF bytes does not block.
  */
 export function takesWrite(fd: number): boolean {
-  if (!dropWhenStalled) return true;
-  let waits = pipeLike.get(fd);
-  if (waits === undefined) {
-    try {
-      const st = fs.fstatSync(fd);
-      waits = st.isFIFO() || st.isSocket() || st.isCharacterDevice();
-    } catch {
-      waits = false;
-    }
-    pipeLike.set(fd, waits);
-  }
-  if (!waits) return true;
+  if (!dropWhenStalled || !hasReader(fd)) return true;
   const lost = dropped.get(fd);
   const revents = poll([{ fd, events: POLLOUT }], lost === undefined ? STALL_WAIT_MS : 0)[0];
   if (revents & (POLLOUT | POLLHUP | POLLERR)) { // (a write then says EPIPE, if that is it)
@@ -71,6 +60,21 @@ export function takesWrite(fd: number): boolean {
   }
   dropped.set(fd, (lost ?? 0) + 1);
   return false;
+}
+
+/** A pipe, socket or terminal: something a reader empties (a write can wait for it), not a file. */
+export function hasReader(fd: number): boolean {
+  let has = pipeLike.get(fd);
+  if (has === undefined) {
+    try {
+      const st = fs.fstatSync(fd);
+      has = st.isFIFO() || st.isSocket() || st.isCharacterDevice();
+    } catch {
+      has = false;
+    }
+    pipeLike.set(fd, has);
+  }
+  return has;
 }
 
 function writeAllSync(fd: number, text: string): void {

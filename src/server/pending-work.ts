@@ -8,9 +8,11 @@
 // flight, ref'd handles, ref'd timers and immediates), beyond what the process had when it began
 // (its parent's timers and connections, inherited: not this process's work). Unref'd timers and
 // handles do not count, so the check's own timer does not, and neither do idle keep-alive sockets
-// of fetch/undici and http.Agent (both unref them). A connection the app opened itself and keeps
-// (a database or Redis client made after the fork) does count: the process waits for it up to the
-// limit, then says so.
+// of fetch/undici and http.Agent (both unref them). A connection the app opened after the fork and
+// keeps (a database or Redis client) may be an idle client or a request waiting for its answer: it
+// is waited for CONNECTION_WAIT_MS at most, then the process leaves without a word; timers and
+// requests in flight are waited for up to the limit, and then said. Not seen: work on the libuv
+// threadpool that Node does not list (zlib, crypto's async functions, an addon's async work).
 
 /** Kinds of live resources and how many of each ("Timeout" → 2, "FSReqCallback" → 1 ...). */
 export type Resources = ReadonlyMap<string, number>;
@@ -38,18 +40,30 @@ export function beyond(now: Resources, base: Resources): string[] {
 
 /** How often the check looks again, at most (it starts at once, then backs off to this). */
 const CHECK_MAX_MS = 50;
+/** How long connections the app opened (and nothing else) are waited for. */
+export const CONNECTION_WAIT_MS = 2000;
+const CONNECTION = /^(TCPSocketWrap|TCPWrap|PipeWrap|TLSWrap|UDPWrap|UDPWRAP|Http2Session|HTTP2SESSION)$/;
+
+/** Only connections are left ("1 × TCPSocketWrap"): an idle client, most likely. */
+export function onlyConnections(left: readonly string[]): boolean {
+  return left.every((part) => CONNECTION.test(part.slice(part.indexOf('× ') + 2)));
+}
 
 /**
  * Calls `done([])` once the app's work beyond `base` is finished, or `done(left)` with what was
- * still under way after `limitMs`. The first look is on the next turn of the event loop (what the
+ * still under way after `limitMs` (timers, requests); when only connections are left, `done([])`
+ * after CONNECTION_WAIT_MS. The first look is on the next turn of the event loop (what the
  * connection's close queued is over by then); the checks run on an unref'd timer.
  */
 export function afterAppWork(base: Resources, limitMs: number, done: (left: string[]) => void): void {
-  const deadline = Date.now() + limitMs;
+  const started = Date.now();
+  const deadline = started + limitMs;
   let wait = 1;
   const check = (): void => {
     const left = beyond(resourcesNow(), base);
-    if (left.length === 0 || Date.now() >= deadline) return done(left);
+    if (left.length === 0) return done(left);
+    if (onlyConnections(left) && Date.now() >= Math.min(deadline, started + CONNECTION_WAIT_MS)) return done([]);
+    if (Date.now() >= deadline) return done(left);
     setTimeout(check, wait).unref();
     wait = Math.min(CHECK_MAX_MS, wait * 2);
   };

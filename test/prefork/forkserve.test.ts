@@ -393,6 +393,21 @@ describe('forkserve lifecycle', () => {
     expect(got, `after ${Date.now() - started} ms`).toMatch(/^HTTP\/1\.1 408 /);
   }, 60_000);
 
+  it('a request begun in the bytes that ended the one before is timed too: 408 at --headers-timeout, the connection closed', async () => {
+    const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', '--headers-timeout', '1', PID_APP], { group: true });
+    const socket = net.connect(server.port, '127.0.0.1');
+    let got = '';
+    socket.setEncoding('latin1').on('data', (d: string) => (got += d));
+    socket.on('error', () => {});
+    const closed = new Promise<boolean>((resolve) => socket.once('close', () => resolve(true)));
+    await new Promise((r) => socket.once('connect', r));
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHo'); // then nothing
+    const ended = await Promise.race([closed, sleep(15_000).then(() => false)]);
+    socket.destroy();
+    expect(ended, `the connection was left open: ${JSON.stringify(got)}`).toBe(true);
+    expect(got).toMatch(/^HTTP\/1\.1 200 [\s\S]*HTTP\/1\.1 408 /);
+  }, 60_000);
+
   it('--worker-connections 2: a third connection waits in the backlog until one of the two closes, then is served', async () => {
     const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', '--worker-connections', '2', `${path.join(FIXTURES, 'apps', 'hold.js')}:app`], { group: true });
     await until(() => bootedPids(server).length, (n) => n === 1, 'the worker');

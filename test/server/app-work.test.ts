@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { beyond, countResources } from '../../src/server/pending-work';
+import { beyond, countResources, onlyConnections } from '../../src/server/pending-work';
 import { FIXTURES, killAll, run, sleep, startServer, until } from '../helpers/procs';
 
 afterEach(killAll);
@@ -35,6 +35,14 @@ describe('beyond: what a process has more than at its start', () => {
     expect(beyond(countResources(['TTYWrap', 'Timeout', 'Timeout', 'FSReqCallback', 'TCPSocketWrap']), base)).toEqual(['1 × Timeout', '1 × FSReqCallback']);
     expect(beyond(countResources(['TTYWrap']), base)).toEqual([]);
     expect(beyond(countResources([]), countResources([]))).toEqual([]);
+  });
+});
+
+describe('onlyConnections: what is waited for briefly', () => {
+  it('sockets the app keeps are; a timer or a request in flight is not', () => {
+    expect(onlyConnections(['1 × TCPSocketWrap', '2 × PipeWrap'])).toBe(true);
+    expect(onlyConnections(['1 × TCPSocketWrap', '1 × Timeout'])).toBe(false);
+    expect(onlyConnections(['1 × FSReqCallback'])).toBe(false);
   });
 });
 
