@@ -231,6 +231,22 @@ describe('WebSockets: ws on the exported http.Server', () => {
     else expect(server.stderr()).toBe('');
   }, 60_000);
 
+  it("CONNECT reaches the app's 'connect' listener with the bytes after the head; the tunnel is the app's", async () => {
+    const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', `${APPS}/connect-echo.js:server`]);
+    const got = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(server.port, '127.0.0.1', () => {
+        s.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nearly');
+        setTimeout(() => s.write(' later'), 200);
+        setTimeout(() => s.end(), 400);
+      });
+      let text = '';
+      s.setEncoding('latin1').on('data', (d: string) => (text += d));
+      s.on('close', () => resolve(text));
+      s.on('error', reject);
+    });
+    expect(got).toBe('HTTP/1.1 200 Connection Established\r\nX-Target: example.com:443\r\n\r\nearly later');
+  });
+
   it('an app without upgrade listeners answers an Upgrade request as a normal request', async () => {
     const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', `${APPS}/pid.js:app`]);
     const r = await run('curl', ['-sS', '-m', '5', '-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket', `http://127.0.0.1:${server.port}/`], 10_000);
