@@ -34,9 +34,12 @@ describe("V8's background work in a forked child", () => {
   it('freed ArrayBuffers are released as in a process that never forked', async () => {
     const { child, control } = await scenario<{ peakArrayBuffersMb: number; info: PoolInfo }>('arrayBuffers');
     // 2 GB of 1 MB Buffers, each dropped at once. The peak is the control's within V8's own variance
-    // (Node 20: 32 MB in both; 24 and 26: 128-200 MB, varying run to run in either process); without
-    // the child's threads the buffers were freed one GC late: 96 MB on Node 20, 511 MB on 24.
-    expect(child.peakArrayBuffersMb).toBeLessThan(control.peakArrayBuffersMb * 1.6 + 20);
+    // (Node 20: 32 MB in both; 24 and 26: 109-220 MB, varying run to run in either process, so that
+    // a control at 109 and a child at 220 came in one CI run); without the child's threads the
+    // buffers were freed one GC late: 96 MB on Node 20, 511 MB on 24. Hence, from Node 22 on, any
+    // peak under 300 MB passes too: still well below the broken 511.
+    const ceiling = Number(process.versions.node.split('.')[0]) >= 22 ? 300 : 0;
+    expect(child.peakArrayBuffersMb).toBeLessThan(Math.max(control.peakArrayBuffersMb * 1.6 + 20, ceiling));
     expect(child.info.childPoolQueued, 'nothing left waiting in the pool').toBeLessThan(100);
   });
 
