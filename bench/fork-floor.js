@@ -34,6 +34,7 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const P = require('./lib/proc');
 const L = require('./lib/load');
+const { median } = require('./lib/stats');
 
 const ROOT = path.resolve(__dirname, '..');
 const NODE = process.execPath;
@@ -95,11 +96,6 @@ async function settle(pid, ms = 10_000) {
   return false;
 }
 
-const median = (a) => {
-  const s = a.filter(Number.isFinite).sort((x, y) => x - y);
-  if (!s.length) return null;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const rnd = (x, d = 2) => (x === null || !Number.isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
 
 async function measure(spec) {

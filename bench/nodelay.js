@@ -46,6 +46,7 @@ const { spawnSync } = require('node:child_process');
 const { parseArgs } = require('node:util');
 const P = require('./lib/proc');
 const L = require('./lib/load');
+const { finite, median } = require('./lib/stats');
 
 const ROOT = path.resolve(__dirname, '..');
 const NODE = process.execPath;
@@ -111,12 +112,6 @@ function note(text) {
   log(`note: ${text}`);
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const finite = (a) => a.filter((x) => typeof x === 'number' && Number.isFinite(x));
-const median = (a) => {
-  const s = finite(a).sort((x, y) => x - y);
-  if (!s.length) return null;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const rN = (x, n) => (typeof x === 'number' && Number.isFinite(x) ? Math.round(x * 10 ** n) / 10 ** n : null);
 const stats = (a) => ({ median: median(a), min: finite(a).length ? Math.min(...finite(a)) : null, max: finite(a).length ? Math.max(...finite(a)) : null, n: finite(a).length });
 

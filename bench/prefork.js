@@ -44,6 +44,7 @@ const { spawnSync } = require('node:child_process');
 const { parseArgs } = require('node:util');
 const P = require('./lib/proc');
 const L = require('./lib/load');
+const { median } = require('./lib/stats');
 
 const ROOT = path.resolve(__dirname, '..');
 const NODE = process.execPath;
@@ -95,11 +96,6 @@ function note(text) {
   notes.push(text);
   log(`note: ${text}`);
 }
-const median = (a) => {
-  const s = a.filter((x) => Number.isFinite(x)).sort((x, y) => x - y);
-  if (!s.length) return null;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const r1 = (x) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 10) / 10);
 const r2 = (x) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 100) / 100);
 const r3 = (x) => (x === null || x === undefined || !Number.isFinite(x) ? null : Math.round(x * 1000) / 1000);

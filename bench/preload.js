@@ -51,6 +51,7 @@ const { performance } = require('node:perf_hooks');
 const { parseArgs } = require('node:util');
 const P = require('./lib/proc');
 const L = require('./lib/load');
+const { finite, median } = require('./lib/stats');
 
 const ROOT = path.resolve(__dirname, '..');
 const NODE = process.execPath;
@@ -106,12 +107,6 @@ function note(text) {
   log(`note: ${text}`);
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const finite = (a) => a.filter((x) => typeof x === 'number' && Number.isFinite(x));
-const median = (a) => {
-  const s = finite(a).sort((x, y) => x - y);
-  if (!s.length) return null;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const min = (a) => (finite(a).length ? Math.min(...finite(a)) : null);
 const max = (a) => (finite(a).length ? Math.max(...finite(a)) : null);
 const r0 = (x) => (typeof x === 'number' && Number.isFinite(x) ? Math.round(x) : null);

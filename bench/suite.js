@@ -35,6 +35,7 @@ const { parseArgs } = require('node:util');
 const P = require('./lib/proc');
 const L = require('./lib/load');
 const { chart } = require('./lib/svg');
+const { median } = require('./lib/stats');
 
 const ROOT = path.resolve(__dirname, '..');
 const NODE = process.execPath;
@@ -212,11 +213,6 @@ if (opt.list) {
 // ------------------------------------------------------------------------------------------------
 // Helpers
 
-const median = (a) => {
-  const s = a.filter((x) => Number.isFinite(x)).sort((x, y) => x - y);
-  if (!s.length) return null;
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const pct = (a, p) => {
   if (!a.length) return null;
   const s = [...a].sort((x, y) => x - y);
