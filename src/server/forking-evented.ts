@@ -341,10 +341,7 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
         // reaps, should a delivery be missed).
         atCap = setInterval(children.reap, 1000);
         watcher.stop();
-        if (!capWarned) {
-          capWarned = true;
-          warn(`${maxChildren} children at once (--max-children): new connections wait in the backlog until one exits`);
-        }
+        sayCapReached();
         return;
       }
       let client: SocketAddress & { fd: number };
@@ -371,6 +368,13 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
     }
   }
 
+  /** Said once, whichever way the cap is met: at accept, or by a held connection whose bytes came. */
+  function sayCapReached(): void {
+    if (capWarned) return;
+    capWarned = true;
+    warn(`${maxChildren} children at once (--max-children): new connections wait in the backlog until one exits`);
+  }
+
   /** A child for a connection whose request is arriving; the parent holds one that is silent. */
   function admit(client: Client): void {
     if (!options.firstByte || hasInput(client.fd)) {
@@ -392,7 +396,10 @@ export function serveForkingEvented(options: EventedForkingOptions): EventedServ
       release();
       if (closedSilently(client.fd)) close(client.fd);
       else if (children.size < maxChildren) spawnWorker(client);
-      else ready.push(client);
+      else {
+        sayCapReached();
+        ready.push(client);
+      }
     }).start(UV_READABLE);
     waiting.set(client.fd, { client, watcher, timer });
   }
