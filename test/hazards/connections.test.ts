@@ -17,7 +17,8 @@ afterEach(killAll);
 
 const linux = process.platform === 'linux';
 const APPS = path.join(FIXTURES, 'apps', 'hazards');
-const REQUESTS = 300;
+// Before the fix 35-102 of 300 went wrong (fetch): 150 catch it every time.
+const REQUESTS = 150;
 const CONCURRENCY = 10;
 /** A request with no answer after this long is a hang (the brief: 0 hangs over 30 s). */
 const HANG_MS = 30_000;
