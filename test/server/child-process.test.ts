@@ -62,12 +62,12 @@ function expectNothingStolen(server: Server): void {
 }
 
 describe('concurrent-final hosting an app that uses child_process', () => {
-  it('a helper started at load time and a command per request: ab -n 500 -c 20, 0 failures, 0 zombies, every exit where it belongs', async () => {
+  it('a helper started at load time and a command per request: ab -n 250 -c 20, 0 failures, 0 zombies, every exit where it belongs', async () => {
     const server = await startServer('concurrent-final.js', ['--port', '0', SPAWNING]);
     const helper = helperPid(server);
-    const ab = await run('ab', ['-q', '-n', '500', '-c', '20', `http://127.0.0.1:${server.port}/`], 180_000);
+    const ab = await run('ab', ['-q', '-n', '250', '-c', '20', `http://127.0.0.1:${server.port}/`], 180_000);
     expect(ab.code, ab.stderr).toBe(0);
-    expect(ab.stdout, ab.stdout).toMatch(/Complete requests:\s+500/);
+    expect(ab.stdout, ab.stdout).toMatch(/Complete requests:\s+250/);
     expect(ab.stdout, ab.stdout).toMatch(/Failed requests:\s+0\n/);
     expect(ab.stdout, ab.stdout).not.toMatch(/Non-2xx/);
     // Our children are all reaped: only the app's helper is left.
@@ -79,7 +79,7 @@ describe('concurrent-final hosting an app that uses child_process', () => {
     expect(await eventually(() => childStates(server.pid), (c) => c.length === 0)).toEqual([]);
     server.kill('SIGTERM');
     expect(await server.exited).toEqual({ code: 0, signal: null });
-    expect(server.stdout()).toMatch(/Stopped after 500 connections\./);
+    expect(server.stdout()).toMatch(/Stopped after 250 connections\./);
     expect(server.stderr()).not.toMatch(/was reaped by someone else|exited with code/);
   }, 240_000);
 
