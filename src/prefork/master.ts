@@ -316,6 +316,7 @@ export class Master {
         say(`Hang up: replacing ${plural(this.current().length, 'worker', 'workers')}`);
         this.notify('RELOADING=1');
         this.generation++;
+        if (this.spawnFailure !== undefined) this.sayForksFailing('Hang up');
         this.replaceOld();
         if (this.isWorker) return;
         this.whenWorkersAccept(() => this.notify('READY=1'));
@@ -324,7 +325,10 @@ export class Master {
         if (this.state === 'running') this.upgrade();
         return;
       case 'SIGTTIN':
-        if (this.state === 'running') this.target++;
+        if (this.state !== 'running') return;
+        this.target++;
+        // (The fork is tried by the loop: a first failure is said there.)
+        if (this.spawnFailure !== undefined) this.sayForksFailing('TTIN');
         return;
       case 'SIGTTOU':
         if (this.state === 'running' && this.target > 1) this.target--;
@@ -438,6 +442,14 @@ export class Master {
       this.spawnRetry = undefined;
       this.wake();
     }, SPAWN_RETRY_MS);
+  }
+
+  /**
+   * A HUP or TTIN while forks are failing (said when they began to): it is taken, and waits for the
+   * next fork that succeeds; the workers there are keep serving meanwhile.
+   */
+  private sayForksFailing(what: string): void {
+    warn(`${what}: not done yet, forks are failing (${this.spawnFailure}); ${plural(this.current().length, 'worker', 'workers')} serving, ${this.target} wanted; trying again every ${SPAWN_RETRY_MS / 1000} s`);
   }
 
   /** Kills and replaces workers whose event loop has not ticked for --timeout, saying what they were doing. */

@@ -3,11 +3,31 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const DIST = path.join(ROOT, 'dist');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+
+/** Runs the rest of the command line as nobody (setpriv execs it: the pid is the command's). */
+export const AS_NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
+
+/**
+ * A copy of the built server (dist, the addon, package.json) and of `files` (placed at the top) in a
+ * new directory any user can read, for a test that runs the server as nobody: RLIMIT_NPROC does
+ * not bind root. The caller removes it.
+ */
+export function copyForNobody(files: string[] = []): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkserve-nobody-'));
+  fs.cpSync(DIST, path.join(dir, 'dist'), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+  fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, 'build', 'Release', 'forkserve.node'), path.join(dir, 'build', 'Release', 'forkserve.node'));
+  for (const f of files) fs.copyFileSync(f, path.join(dir, path.basename(f)));
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
 
 const spawned = new Set<ChildProcess>();
 /** Process groups started by startServer({ group: true }): what is left of them is killed too. */

@@ -2,10 +2,9 @@
 // descriptors, coalescing signals, EINTR, and the final server that leaves nothing behind.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DIST, childStates, eventually, fdCount, killAll, lastJson, run, runFixture, sleep, startServer } from '../helpers/procs';
+import { AS_NOBODY, DIST, childStates, copyForNobody, eventually, fdCount, killAll, lastJson, run, runFixture, sleep, startServer } from '../helpers/procs';
 import { connectMany, exchange } from '../helpers/net';
 
 afterEach(killAll);
@@ -259,17 +258,11 @@ describe('ps inspector', () => {
 describe('concurrent-final when fork() fails', () => {
   // RLIMIT_NPROC does not bind root, so the server runs as nobody from a world-readable copy.
   it.runIf(linux && process.getuid?.() === 0)('answers 503 while fork() fails with EAGAIN and serves again afterwards', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkserve-nproc-'));
+    const dir = copyForNobody();
     try {
-      fs.cpSync(DIST, path.join(dir, 'dist'), { recursive: true });
-      fs.copyFileSync(path.join(DIST, '..', 'package.json'), path.join(dir, 'package.json'));
-      fs.mkdirSync(path.join(dir, 'build', 'Release'), { recursive: true });
-      fs.copyFileSync(path.join(DIST, '..', 'build', 'Release', 'forkserve.node'), path.join(dir, 'build', 'Release', 'forkserve.node'));
-      fs.chmodSync(dir, 0o755);
-      const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--'];
-      const server = await startServer(path.join(dir, 'dist', 'concurrent-final.js'), ['--canned', '--port', '0', '--quiet'], { runAs: asNobody });
+      const server = await startServer(path.join(dir, 'dist', 'concurrent-final.js'), ['--canned', '--port', '0', '--quiet'], { runAs: AS_NOBODY });
       // prlimit on another user's process needs matching uids here (no CAP_SYS_RESOURCE assumed).
-      const prlimit = (arg: string) => run(asNobody[0], [...asNobody.slice(1), 'prlimit', '--pid', String(server.pid), arg]);
+      const prlimit = (arg: string) => run(AS_NOBODY[0], [...AS_NOBODY.slice(1), 'prlimit', '--pid', String(server.pid), arg]);
       expect((await exchange(server.port, REQUEST)).data.toString('latin1')).toBe(CANNED);
       // A limit below the user's task count (threads included): the next fork() is refused. (The
       // count itself is not a safe limit: a task that ends after it was read lets a fork through.)
