@@ -25,7 +25,7 @@
 
 import * as fs from 'node:fs';
 import type { RequestOutcome } from '../gateway';
-import { hasReader, takesWrite, warn, writeFully } from '../server/log';
+import { hasReader, plural, takesWrite, warn, writeFully } from '../server/log';
 
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
 
@@ -39,6 +39,7 @@ export class AccessLogError extends Error {
 
 /** Writes larger than this are not atomic on a pipe (POSIX's minimum PIPE_BUF, Linux's and macOS's value too). */
 const PIPE_BUF = 4096;
+const NEWLINE = Buffer.from('\n');
 /** A turn that has gathered this much writes it out at once instead of at the end of the turn. */
 const FLUSH_AT_CHARS = 64 * 1024;
 
@@ -210,7 +211,12 @@ function openAppend(path: string): number {
 export class AccessLog {
   private pending = '';
   private scheduled = false;
+  /** The errno of the writes that fail, '' while they go through. */
   private failure = '';
+  /** Lines dropped since they began to fail. */
+  private lost = 0;
+  /** The last write stopped in the middle of a line: the file ends with part of one. */
+  private cutShort = false;
   private readonly line: (e: AccessEntry) => string;
   private readonly flushSoon = (): void => {
     this.scheduled = false;
@@ -292,13 +298,31 @@ export class AccessLog {
     }
   }
 
+  /**
+   * EPIPE (nobody reads stdout any more), ENOSPC, EIO ...: the lines are dropped, said when it begins
+   * (and when the cause changes), counted, and said again once a write goes through. A line the
+   * error cut short is ended with a newline before the next, so that one stays whole.
+   */
   private writeAll(bytes: Buffer, start: number, end: number): void {
     if (!takesWrite(this.fd)) return; // a stdout nobody reads: dropped, counted (server/log.ts)
-    const err = writeFully(this.fd, bytes, start, end);
-    if (!err) return;
-    // EPIPE (nobody reads stdout any more), ENOSPC, EIO ...: the lines are dropped; said once per cause.
+    let err = this.cutShort ? writeFully(this.fd, NEWLINE) : undefined;
+    if (err) err.written = 0; // (none of these bytes went out)
+    else {
+      this.cutShort = false;
+      err = writeFully(this.fd, bytes, start, end);
+    }
+    const where = this.target === '-' ? 'on stdout' : this.target;
+    if (!err) {
+      if (this.failure === '') return;
+      warn(`Access log ${where}: writing again after ${this.failure} (${plural(this.lost, 'line', 'lines')} dropped)`);
+      this.failure = '';
+      this.lost = 0;
+      return;
+    }
+    for (let i = start + err.written; i < end; i++) if (bytes[i] === 0x0a) this.lost++;
+    if (err.written > 0) this.cutShort = bytes[start + err.written - 1] !== 0x0a;
     const code = err.code ?? String(err);
-    if (this.failure !== code) warn(`Access log ${this.target === '-' ? 'on stdout' : this.target}: write ${code}; dropping lines`);
+    if (this.failure !== code) warn(`Access log ${where}: write ${code}; dropping lines until a write goes through`);
     this.failure = code;
   }
 }

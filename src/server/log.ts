@@ -11,19 +11,23 @@
 import * as fs from 'node:fs';
 import { POLLERR, POLLHUP, POLLOUT, poll } from '../posix';
 
+/** A write that stopped: its error, and how many of the bytes went out before it (a line cut short, if not 0). */
+export type WriteFailure = NodeJS.ErrnoException & { written: number };
+
 /**
  * Writes bytes[start, end) to fd synchronously: partial writes continue, EINTR is retried, EAGAIN (a
  * non-blocking pipe that is full) is waited out with poll(). Returns the error that stopped it
  * (EPIPE: nobody reads any more; ENOSPC ...), or undefined once everything is written.
  */
-export function writeFully(fd: number, bytes: Uint8Array, start = 0, end = bytes.length): NodeJS.ErrnoException | undefined {
+export function writeFully(fd: number, bytes: Uint8Array, start = 0, end = bytes.length): WriteFailure | undefined {
+  const from = start;
   while (start < end) {
     try {
       start += fs.writeSync(fd, bytes, start, end - start);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') poll([{ fd, events: POLLOUT }], 1000);
-      else if (code !== 'EINTR') return err as NodeJS.ErrnoException;
+      else if (code !== 'EINTR') return Object.assign(err as NodeJS.ErrnoException, { written: start - from });
     }
   }
   return undefined;

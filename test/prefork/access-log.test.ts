@@ -366,3 +366,54 @@ describe('a stdout nobody reads', () => {
     }
   }, 150_000);
 });
+
+describe.runIf(process.platform === 'linux' && process.getuid?.() === 0)('a full disk', () => {
+  /** Fills the server's tmpfs from outside (through /proc/PID/root: its mount namespace) until ENOSPC. */
+  function fill(pid: number, mount: string): void {
+    const fd = fs.openSync(`/proc/${pid}/root${mount}/filler`, 'a');
+    try {
+      for (const chunk = Buffer.alloc(512, 'x'); ; ) fs.writeSync(fd, chunk);
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  it('--access-log on a 64 KB tmpfs that fills twice: served on, said each time it fails and when it writes again, lines dropped counted, the others whole', async () => {
+    // A tmpfs of its own, in a mount namespace of its own: nothing outside the test sees it.
+    const mount = dir;
+    const runAs = ['unshare', '-m', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs -o size=64k tmpfs "${mount}" && exec "$@"`, 'sh'];
+    const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', '--access-log', `${mount}/access.log`, PID_APP], { runAs, timeoutMs: 20_000 });
+    const log = `/proc/${server.pid}/root${mount}/access.log`;
+    const agent = `a-long-user-agent/${'x'.repeat(200)}`;
+    const get = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++) expect((await curl(server.port, `/?round=${i}`, ['-A', agent])).status).toBe('200');
+    };
+    const seen = (): string => `stderr: ${server.stderr()}\nlog tail: ${lines(log).slice(-3).join('\n')}`;
+    await get(3);
+    await waitLines(log, 3);
+    let total = 3;
+    for (const round of [1, 2]) {
+      fill(server.pid, mount);
+      await get(40); // ~300 bytes a line: more than the room left in the log's last page
+      total += 40;
+      await until(() => server.stderr().match(/write ENOSPC/g)?.length ?? 0, (n) => n === round, `failure ${round} said`, 10_000).catch(() => 0);
+      expect(server.stderr().match(/: write ENOSPC; dropping lines until a write goes through/g), seen()).toHaveLength(round);
+      fs.rmSync(`/proc/${server.pid}/root${mount}/filler`);
+      await get(2);
+      total += 2;
+      await until(() => server.stderr().match(/writing again/g)?.length ?? 0, (n) => n === round, `recovery ${round} said`, 10_000).catch(() => 0);
+      expect(server.stderr().match(/: writing again after ENOSPC \(\d+ lines? dropped\)/g), seen()).toHaveLength(round);
+    }
+    // Every line is whole but those the disk cut short (at most one per failure, ended before the next);
+    // whole lines and those said dropped add up to the requests.
+    const all = lines(log);
+    const whole = all.filter((l) => DEFAULT_LINE_RE.test(l) && l.endsWith(`"${agent}"`));
+    expect(all.length - whole.length, seen()).toBeLessThanOrEqual(2);
+    const dropped = [...server.stderr().matchAll(/\((\d+) lines? dropped\)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    expect(whole.length + dropped, seen()).toBe(total);
+    expect(dropped, seen()).toBeGreaterThan(0);
+    expect(whole.slice(-2).map((l) => DEFAULT_LINE_RE.exec(l)![11]), seen()).toEqual(['GET /?round=0 HTTP/1.1', 'GET /?round=1 HTTP/1.1']);
+  }, 120_000);
+});
