@@ -17,7 +17,7 @@ import { HEADERS_TIMEOUT_MS } from '../server/http-connection';
 import { servingLine } from '../server/listener';
 import { loadConfig } from '../prefork/config';
 import { AccessLog, DEFAULT_ACCESS_LOG_FORMAT } from '../prefork/access-log';
-import { adopt, closeListeners, describeListener, openListeners, type BindSpec, type PreforkListener } from '../prefork/listeners';
+import { DEFAULT_SOCKET_MODE, adopt, closeListeners, describeListener, openListeners, unixExposure, type BindSpec, type PreforkListener } from '../prefork/listeners';
 import { takeListenFds } from '../prefork/systemd';
 import { takeUpgrade } from '../prefork/upgrade';
 import { DEFAULT_FORWARDED_ALLOW_IPS, parseForwardedAllowIps } from '../gateway/forwarded';
@@ -114,7 +114,7 @@ else runMain(async () => {
       ...SERVER_OPTIONS,
       workers: { type: 'string', short: 'w', default: defaultWorkers() },
       bind: { type: 'string', short: 'b', multiple: true },
-      'socket-mode': { type: 'string', default: '0666' },
+      'socket-mode': { type: 'string', default: `0${DEFAULT_SOCKET_MODE.toString(8)}` },
       'forwarded-allow-ips': { type: 'string', default: process.env.FORWARDED_ALLOW_IPS || DEFAULT_FORWARDED_ALLOW_IPS },
       config: { type: 'string', short: 'c' },
       'graceful-timeout': { type: 'string', default: '30' },
@@ -135,7 +135,7 @@ else runMain(async () => {
       ...SERVER_HELP,
       workers: 'worker processes (default: $WEB_CONCURRENCY, else the number of CPUs)',
       bind: 'HOST:PORT ([V6]:PORT, :PORT for all interfaces), unix:PATH or fd://N (a listening socket\nthis process was given) to listen on; repeatable; replaces --host/--port',
-      'socket-mode': 'permissions of the unix sockets bound with -b unix:PATH (default: 0666, as gunicorn\'s umask 0)',
+      'socket-mode': 'permissions of the unix sockets bound with -b unix:PATH; their peers are trusted as the proxy, so only the owner and its group by default (0666: any local user)',
       'forwarded-allow-ips': 'proxies whose X-Forwarded-For/X-Forwarded-Proto are believed: addresses or networks,\ncomma-separated, or * for all; unix socket peers always (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1)',
       config: 'a JS module exporting settings (workers, bind, timeout ...) and hooks (onStarting, preFork,\npostFork, workerExit, onExit); the command line wins over it',
       'graceful-timeout': 'seconds workers get to finish in-flight requests on TERM (default: 30)',
@@ -217,7 +217,10 @@ else runMain(async () => {
   let listeners: PreforkListener[];
   if (upgrade) listeners = upgrade.listeners;
   else if (activated.length > 0) listeners = activated.map((fd) => adopt(fd, 'systemd socket activation (LISTEN_FDS)', false));
-  else listeners = openListeners(specs, { backlog, socketMode });
+  else {
+    listeners = openListeners(specs, { backlog, socketMode });
+    for (const exposure of specs.map((b) => unixExposure(b, socketMode))) if (exposure) warn(`warning: ${exposure}`);
+  }
   const addresses = listeners.map((l) => ({ address: l.kind === 'unix' ? `unix:${l.address}` : l.address, port: l.port }));
   const master = new Master({
     hooks: config?.hooks,

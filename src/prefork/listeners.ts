@@ -52,6 +52,22 @@ export function openListeners(specs: BindSpec[], options: OpenOptions): PreforkL
   }
 }
 
+/** The mode of the unix sockets -b binds unless --socket-mode says otherwise: the owner and its group. */
+export const DEFAULT_SOCKET_MODE = 0o660;
+
+/**
+ * What a unix listener lets other local users do, if that is more than its owner and group: its peers
+ * are trusted as the proxy (X-Forwarded-For/-Proto), so whoever can connect can claim any client
+ * address. Undefined for the default's safe modes and for other listeners.
+ */
+export function unixExposure(spec: BindSpec, mode: number): string | undefined {
+  if (spec.kind !== 'unix') return undefined;
+  const trusted = 'and is trusted as the proxy: its X-Forwarded-For/-Proto are believed';
+  if (spec.path[0] === '@') return `unix:${spec.path} is an abstract socket, which has no permissions: any local user can connect ${trusted}`;
+  if ((mode & 0o002) === 0) return undefined;
+  return `unix:${spec.path} has mode 0${mode.toString(8)} (--socket-mode): any local user can connect ${trusted}; 0660 with the proxy in the socket's group keeps them out`;
+}
+
 function open(spec: BindSpec, { backlog, socketMode }: OpenOptions): PreforkListener {
   switch (spec.kind) {
     case 'tcp': {

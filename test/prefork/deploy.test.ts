@@ -185,21 +185,34 @@ describe('a stop while an upgrade is pending', () => {
 });
 
 describe('unix sockets and inherited descriptors', () => {
-  it('-b unix:PATH with --socket-mode: the mode, a unix peer, trusted X-Forwarded-*, the file removed at exit', async () => {
+  it('-b unix:PATH: mode 0660 by default (0666 with --socket-mode, and a warning), a unix peer, trusted X-Forwarded-*, the file removed at exit', async () => {
     const dir = tmpdir();
+    fs.chmodSync(dir, 0o755); // (another user may reach the sockets in it: only their modes decide)
     const sock = path.join(dir, 'app.sock');
-    const server = await start(['-b', `unix:${sock}`, '--socket-mode', '0660', `${CLIENT}:app`]);
+    const server = await start(['-b', `unix:${sock}`, `${CLIENT}:app`]);
     expect(server.socketPath).toBe(sock);
     const st = fs.statSync(sock);
     expect(st.isSocket()).toBe(true);
-    const relative = await startServer('forkserve.js', ['-w', '1', '-b', 'unix:rel.sock', PID_APP], { group: true, cwd: dir });
+    expect((st.mode & 0o777).toString(8)).toBe('660');
+    expect(server.stderr()).not.toMatch(/any local user/);
+    const relative = await startServer('forkserve.js', ['-w', '1', '-b', 'unix:rel.sock', '--socket-mode', '0666', PID_APP], { group: true, cwd: dir });
     // A relative path is the start directory's, and removed from there at exit.
     expect(relative.socketPath).toBe(path.join(fs.realpathSync(dir), 'rel.sock'));
+    expect((fs.statSync(path.join(dir, 'rel.sock')).mode & 0o777).toString(8)).toBe('666');
+    expect(relative.stderr()).toMatch(
+      /^warning: unix:\/\S+\/rel\.sock has mode 0666 \(--socket-mode\): any local user can connect and is trusted as the proxy: its X-Forwarded-For\/-Proto are believed; 0660 with the proxy in the socket's group keeps them out\n/,
+    );
+    if (process.getuid?.() === 0) {
+      // Another user, in none of the groups: refused by the default mode, let in by 0666.
+      const connect = "require('net').connect(process.argv[1]).on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => console.log(e.code))";
+      const asNobody = (socket: string) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '-e', connect, socket]);
+      expect((await asNobody(sock)).stdout).toBe('EACCES\n');
+      expect((await asNobody(path.join(dir, 'rel.sock'))).stdout).toBe('connected\n');
+    }
     await until(() => booted(relative.stdout()), (n) => n >= 1, 'a worker'); // (the master's TERM handler is in place)
     relative.kill('SIGTERM');
     expect(await relative.exited).toEqual({ code: 0, signal: null });
     expect(fs.existsSync(path.join(dir, 'rel.sock'))).toBe(false);
-    expect((st.mode & 0o777).toString(8)).toBe('660');
     // A unix peer has no address, as in node:net.
     expect(await answer({ socket: sock })).toMatchObject({ remoteAddress: null, protocol: 'http', secure: false });
     // A unix socket's peer is a trusted proxy: its X-Forwarded-For/-Proto say who the client is.

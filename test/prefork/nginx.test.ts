@@ -1,13 +1,13 @@
 // forkserve behind a real nginx (Debian's package), the way it is deployed: nginx listens on
 // loopback TCP and proxies to forkserve's unix socket; nginx's worker processes run as another user
-// (nobody), so the socket's mode matters. The app must see the client's address (curl binds
-// 127.0.0.3, not the proxy's) and, where the proxy says so, the https scheme. The test starts and
-// stops nginx itself, in the foreground, with every path in a temporary directory.
+// (nobody) in the socket's group, as its default mode 0660 asks. The app must see the client's
+// address (curl binds 127.0.0.3, not the proxy's) and, where the proxy says so, the https scheme.
+// The test starts and stops nginx itself, in the foreground, with every path in a temporary directory.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/net';
 import { FIXTURES, ROOT, killAll, run, startServer, until } from '../helpers/procs';
@@ -24,8 +24,12 @@ afterEach(() => {
 });
 
 
+/** The group forkserve runs in, which owns its socket (mode 0660): nginx's workers are put in it, as a deployment would. */
+const SOCKET_GROUP = execFileSync('id', ['-gn'], { encoding: 'utf8' }).trim();
+
 function nginxConfig(dir: string, port: number, socket: string): string {
   return `
+user nobody ${SOCKET_GROUP};
 worker_processes 2;
 error_log ${dir}/error.log warn;
 pid ${dir}/nginx.pid;
