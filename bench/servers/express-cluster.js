@@ -9,7 +9,7 @@
 // for bench/prefork.js.
 //
 //   node bench/servers/express-cluster.js [--port 0] [--host 127.0.0.1] [--workers 2]
-//       [--app examples/express/app.js:app]      (module path relative to the repository root)
+//       [--app examples/express/app.js:app] [--respawn]      (module path relative to the repository root)
 'use strict';
 const cluster = require('node:cluster');
 const http = require('node:http');
@@ -23,6 +23,8 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     workers: { type: 'string', default: '2' },
     app: { type: 'string', default: 'examples/express/app.js:app' },
+    // A worker that dies is replaced, as cluster users write it (bench/crash-storm.js).
+    respawn: { type: 'boolean', default: false },
   },
 });
 
@@ -52,7 +54,10 @@ if (cluster.isPrimary) {
     for (const pid of booted) process.stdout.write(`Booting worker with pid ${pid}\n`);
   });
   cluster.on('exit', (worker, code, signal) => {
-    if (!stopping && !worker.exitedAfterDisconnect) process.stderr.write(`worker ${worker.process.pid} exited (code ${code}, signal ${signal})\n`);
+    if (!stopping && !worker.exitedAfterDisconnect) {
+      process.stderr.write(`worker ${worker.process.pid} exited (code ${code}, signal ${signal})\n`);
+      if (values.respawn) cluster.fork();
+    }
   });
   process.on('SIGTTIN', () => {
     if (!stopping) cluster.fork();
