@@ -136,6 +136,13 @@ export function drainConnections(): void {
  * Serves HTTP on `fd` (an accepted, connected socket; the connection closes it). The promise
  * settles when the connection is closed.
  */
+/** An Upgrade or CONNECT request the app takes over, and the bytes that followed its head so far. */
+interface Upgrading {
+  head: RequestHead;
+  handOver: (socket: FdSocket, rest: Buffer) => void;
+  rest: Buffer | null;
+}
+
 export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialect, options: GatewayOptions, takeover?: Takeover): Promise<void> {
   return new Promise((resolve) => {
     let traced: Buffer[] = [];
@@ -205,8 +212,9 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       idleTimer = undefined;
     }
     let pendingError = 0; // status to answer once the responses before it are done
-    // An Upgrade request the app takes over, until its bytes are handed on; then the socket is the app's.
-    let upgrading: { head: RequestHead; handOver: (socket: FdSocket, rest: Buffer) => void } | null = null;
+    // An Upgrade request the app takes over, until its bytes are handed on (after the answers to the
+    // requests pipelined before it: `rest` holds what came meanwhile); then the socket is the app's.
+    let upgrading: Upgrading | null = null;
     let takenOver = false;
     let requests = 0; // heads received on this connection
     let lastResponseAt = 0;
@@ -222,11 +230,13 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
             socket.remoteFamily = client.address === undefined ? undefined : client.address.includes(':') ? 'IPv6' : 'IPv4';
             socket.encrypted = client.secure;
           }
-          if (head.upgrade && takeover && queue.length === 0) {
+          if (head.upgrade && takeover) {
             const handOver = takeover(head);
             if (handOver) {
-              upgrading = { head, handOver };
-              return; // the socket is handed over at onUpgrade, with the bytes after this head
+              // As node:http: everything after this head is the app's, a body included; the socket
+              // is handed over at onUpgrade, once the requests before it are answered.
+              upgrading = { head, handOver, rest: null };
+              return true;
             }
           }
           clearTimeout(requestTimer);
@@ -296,7 +306,13 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
           // over gets the socket and those bytes; else they are dropped, and the response to the
           // request closes the connection (its exchange has keepAlive false).
           noMoreRequests = true;
-          if (upgrading) handOver(upgrading, rest);
+          if (!upgrading) return;
+          if (queue.length === 0) {
+            handOver(upgrading, rest);
+            return;
+          }
+          upgrading.rest = upgrading.rest ? Buffer.concat([upgrading.rest, rest]) : rest;
+          socket.pause(); // the rest waits in the kernel until the answers before it are out
         },
       },
       { maxBodyBytes: options.maxBodyBytes },
@@ -325,6 +341,10 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
       }
       if (pendingError) {
         answerError(pendingError);
+        return;
+      }
+      if (upgrading?.rest) {
+        handOver(upgrading, upgrading.rest);
         return;
       }
       if (noMoreRequests) {
@@ -451,7 +471,7 @@ export function serveConnection(fd: number, peer: SocketAddress, dialect: Dialec
      * app hears of a stop as it would under node:http, from its own signal listeners). Its access
      * log line comes when the socket closes: the status the app wrote first (101), the bytes sent.
      */
-    function handOver(upgrade: { head: RequestHead; handOver: (socket: FdSocket, rest: Buffer) => void }, rest: Buffer): void {
+    function handOver(upgrade: Upgrading, rest: Buffer): void {
       upgrading = null;
       takenOver = true;
       stopTimers();

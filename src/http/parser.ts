@@ -58,7 +58,8 @@ export interface RequestHead {
 }
 
 export interface ParserCallbacks {
-  onHead(head: RequestHead): void;
+  /** True: the bytes after this head are not HTTP (an upgrade taken over): the parser stops at onUpgrade. */
+  onHead(head: RequestHead): boolean | void;
   onBody?(chunk: Buffer): void;
   onMessageComplete(trailers: HeaderList): void;
   /** After an upgrade (or CONNECT) message: the bytes that followed it. The parser stops. */
@@ -441,9 +442,9 @@ export class RequestParser {
       upgrade,
       expectContinue: expect !== undefined && expect[0].toLowerCase() === '100-continue',
     };
-    this.callbacks.onHead(this.head);
+    const takenOver = this.callbacks.onHead(this.head) === true;
     this.bodyBytes = 0;
-    if (this.method === 'CONNECT' || isHttp2Preface(this.method, this.target)) this.state = 'upgraded';
+    if (takenOver || this.method === 'CONNECT' || isHttp2Preface(this.method, this.target)) this.state = 'upgraded';
     else if (chunked) this.state = 'chunkSize';
     else if (contentLength) {
       this.remaining = contentLength;

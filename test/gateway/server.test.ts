@@ -247,6 +247,43 @@ describe('WebSockets: ws on the exported http.Server', () => {
     expect(got).toBe('HTTP/1.1 200 Connection Established\r\nX-Target: example.com:443\r\n\r\nearly later');
   });
 
+  it.each([
+    ['concurrent-final.js', ['--quiet']],
+    ['forkserve.js', ['-w', '1']],
+  ])("%s: an Upgrade's body is the app's, as node:http hands it over; one pipelined after a request is handed over once that is answered", async (entry, extra) => {
+    const server = await startServer(entry, [...extra, '--port', '0', `${APPS}/upgrade-echo.js:server`]);
+    /** Sends `bytes`; once the app has said what it got, `later` (echoed back), then ends (bounded: 10 s). */
+    const talk = (bytes: string, later: string): Promise<string> =>
+      new Promise<string>((resolve, reject) => {
+        const s = net.connect(server.port, '127.0.0.1', () => s.write(bytes));
+        const timer = setTimeout(() => s.destroy(), 10_000);
+        let text = '';
+        let sent = false;
+        s.setEncoding('latin1').on('data', (d: string) => {
+          text += d;
+          if (!sent && /upgraded .*\n/.test(text)) {
+            sent = true;
+            s.write(later);
+          }
+          if (sent && text.endsWith(later)) s.end();
+        });
+        s.on('close', () => {
+          clearTimeout(timer);
+          resolve(text.replace(/^Date: .*\r\n/gm, ''));
+        });
+        s.on('error', reject);
+      });
+    const upgrade = 'GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n';
+    const switched = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n';
+    // node:http does not read a body of an Upgrade request: it is part of `head`.
+    expect(await talk(`${upgrade}Content-Length: 5\r\n\r\nhelloREST`, ' later')).toBe(`${switched}upgraded /u head="helloREST"\n later`);
+    // (node:http hands the socket over at once and loses the answer to /a; here it is sent first)
+    const pipelined = await talk(`GET /a HTTP/1.1\r\nHost: x\r\n\r\n${upgrade}\r\nREST`, ' later');
+    expect(pipelined).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nnormal \/a\n/);
+    expect(pipelined.slice(pipelined.indexOf('normal /a\n') + 'normal /a\n'.length)).toBe(`${switched}upgraded /u head="REST"\n later`);
+    expect(server.stderr()).toBe('');
+  });
+
   it('an app without upgrade listeners answers an Upgrade request as a normal request', async () => {
     const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', `${APPS}/pid.js:app`]);
     const r = await run('curl', ['-sS', '-m', '5', '-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket', `http://127.0.0.1:${server.port}/`], 10_000);
