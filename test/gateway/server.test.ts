@@ -192,6 +192,16 @@ describe('WebSockets: ws on the exported http.Server', () => {
     expect(server.stderr()).toBe('');
   }, 120_000);
 
+  it.each([
+    ['concurrent-final.js', ['--quiet']],
+    ['forkserve.js', ['-w', '2']],
+  ])("%s: a Fastify app with ws on fastify.server (where @fastify/websocket listens): 5 clients echo; Fastify's routes beside them", async (entry, extra) => {
+    const server = await startServer(entry, [...extra, '--port', '0', `${APPS}/fastify-ws.js:app`]);
+    expect(await Promise.all(Array.from({ length: 5 }, () => echoClient(server.port, 20)))).toHaveLength(5);
+    expect((await run('curl', ['-sS', '-m', '5', `http://127.0.0.1:${server.port}/`], 10_000)).stdout).toMatch(/^http \d+\n$/);
+    expect(server.stderr()).toBe('');
+  }, 60_000);
+
   it('forkserve: the access log records each WebSocket at its close (101, bytes sent); TERM: the app closes its clients with 1001 and the server exits', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'forkserve-ws-'));
     const log = path.join(dir, 'access.log');
