@@ -7,9 +7,10 @@
 //   npm run test:node -- 22 24 26        official builds, fetched once (scripts/fetch-node.js)
 //   npm run test:node -- current 24      `current` is the Node running this script
 //   npm run test:node -- 24 22:core      `:core` runs only the tests that depend on the Node version (CORE)
+//   npm run test:node -- current:fork    `:fork` only the fork and the fork contract (FORK: for Node 20, end of life)
 //
-// Exit code 1 if any version failed. The CI matrix (.ci/run) is the whole suite on Node 24 and the
-// core on 22, 26 and the machine's Node.
+// Exit code 1 if any version failed. The CI matrix (.ci/run) is the whole suite on Node 24, the core
+// on 22 and 26, and the fork part on the machine's Node (20, end of life).
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
 const path = require('node:path');
@@ -36,12 +37,20 @@ const CORE = [
   'test/server/orderly-stop.test.ts',
 ];
 
+/**
+ * For an end-of-life Node (20): the fork itself and the fork contract (V8's and libuv's threads and
+ * state, the app's threads, connections and threadpool work, a forked child's cost over a minute).
+ */
+const FORK = ['test/native/', 'test/hazards/', 'test/server/long-lived-children.test.ts'];
+
+const PARTS = { core: CORE, fork: FORK };
+
 const runs = process.argv.slice(2).map((arg) => {
   const [version, part] = arg.split(':');
-  return { version, core: part === 'core', ok: (version === 'current' || /^\d+$/.test(version)) && (part === undefined || part === 'core') };
+  return { version, part, ok: (version === 'current' || /^\d+$/.test(version)) && (part === undefined || Object.hasOwn(PARTS, part)) };
 });
 if (runs.length === 0 || runs.some((r) => !r.ok)) {
-  process.stderr.write('usage: node scripts/test-node.js <major|current>[:core]...\n');
+  process.stderr.write('usage: node scripts/test-node.js <major|current>[:core|:fork]...\n');
   process.exit(2);
 }
 
@@ -101,7 +110,7 @@ function count(tail, word) {
 
 (async () => {
   const results = [];
-  for (const { version, core } of runs) {
+  for (const { version, part } of runs) {
     let dir;
     try {
       dir = nodeDir(version);
@@ -111,12 +120,12 @@ function count(tail, word) {
     }
     const env = envFor(dir);
     const node = spawnSync('node', ['--version'], { env, encoding: 'utf8' }).stdout.trim();
-    process.stdout.write(`\n=== npm test${core ? ' (core)' : ''} on Node ${node} (${dir ?? 'current'}) ===\n`);
+    process.stdout.write(`\n=== npm test${part ? ` (${part})` : ''} on Node ${node} (${dir ?? 'current'}) ===\n`);
     const t0 = Date.now();
-    const { code, tail, failures } = await npmTest(env, core ? CORE : []);
+    const { code, tail, failures } = await npmTest(env, part ? PARTS[part] : []);
     results.push({
       version,
-      node: core ? `${node} core` : node,
+      node: part ? `${node} ${part}` : node,
       ok: code === 0,
       passed: count(tail, 'passed'),
       failed: count(tail, 'failed'),
