@@ -88,8 +88,15 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   Napi::FunctionReference callback_;
 };
 
+// loopRequests(): the requests in flight on Node's loop (uv_loop_t.active_reqs): what Node lists
+// (fs, DNS, writes ...) and what it does not: work on the threadpool (zlib, crypto, addons).
+static Napi::Value LoopRequests(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), GetData(info.Env())->loop->active_reqs.count);
+}
+
 void InitWatch(Napi::Env env, Napi::Object exports) {
   exports.Set("FdWatcher", FdWatcher::Define(env));
+  exports.Set("loopRequests", Napi::Function::New(env, LoopRequests, "loopRequests"));
   Napi::Object c = Napi::Object::New(env);
   c.Set("UV_READABLE", Napi::Number::New(env, UV_READABLE));
   c.Set("UV_WRITABLE", Napi::Number::New(env, UV_WRITABLE));

@@ -108,6 +108,7 @@ export interface NativeAddon {
   kill(pid: number, signal: number): void;
   getpid(): number;
   getppid(): number;
+  loopRequests(): number;
   getrlimit(resource: number): { soft: number; hard: number };
   setrlimit(resource: number, soft: number, hard: number): void;
 

@@ -287,6 +287,12 @@ export const nodeCodeAddress: number = native.processConstants.nodeCodeAddress;
 /** prctl(PR_SET_PDEATHSIG, signo): signo arrives when the parent dies. Linux; ENOSYS elsewhere. */
 export const setParentDeathSignal: (signo: number) => void = native.setParentDeathSignal;
 export const kill = native.kill;
+/**
+ * The requests in flight on Node's event loop (libuv's active_reqs): those Node lists in
+ * process.getActiveResourcesInfo() (fs, DNS, writes ...) and those it does not: jobs on libuv's
+ * threadpool (zlib, crypto's async functions, an addon's async work).
+ */
+export const loopRequests: () => number = native.loopRequests;
 export const getpid = native.getpid;
 export const getppid = native.getppid;
 

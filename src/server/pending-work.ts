@@ -11,8 +11,11 @@
 // of fetch/undici and http.Agent (both unref them). A connection the app opened after the fork and
 // keeps (a database or Redis client) may be an idle client or a request waiting for its answer: it
 // is waited for CONNECTION_WAIT_MS at most, then the process leaves without a word; timers and
-// requests in flight are waited for up to the limit, and then said. Not seen: work on the libuv
-// threadpool that Node does not list (zlib, crypto's async functions, an addon's async work).
+// requests in flight are waited for up to the limit, and then said; work on the libuv threadpool,
+// which Node does not list (zlib, crypto's async functions, an addon's async work), is counted from
+// libuv's own count of requests in flight (ThreadPoolWork).
+
+import { loopRequests } from '../posix';
 
 /** Kinds of live resources and how many of each ("Timeout" → 2, "FSReqCallback" → 1 ...). */
 export type Resources = ReadonlyMap<string, number>;
@@ -23,9 +26,21 @@ export function countResources(names: readonly string[]): Map<string, number> {
   return counts;
 }
 
-/** What keeps this process alive now. */
+/** Request kinds Node lists (libuv requests: fs, DNS, stream writes, connects, UDP sends). */
+const LISTED_REQUEST = /Req|^(Write|Shutdown|TCPConnect|PipeConnect|Send)Wrap$/;
+
+/**
+ * What keeps this process alive now: what Node lists, and as ThreadPoolWork the libuv requests it
+ * does not (jobs on the threadpool: zlib, crypto's async functions, an addon's async work).
+ */
 export function resourcesNow(): Map<string, number> {
-  return countResources(process.getActiveResourcesInfo());
+  const names = process.getActiveResourcesInfo();
+  const counts = countResources(names);
+  let listed = 0;
+  for (const name of names) if (LISTED_REQUEST.test(name)) listed++;
+  const unlisted = loopRequests() - listed;
+  if (unlisted > 0) counts.set('ThreadPoolWork', unlisted);
+  return counts;
 }
 
 /** What `now` has beyond `base`, as "2 × Timeout" parts (empty: nothing more than at the start). */

@@ -54,6 +54,13 @@ describe('work the app starts after its response', () => {
     expect(server.stderr()).toBe('');
   }, 60_000);
 
+  it('concurrent-final: work on the threadpool, which Node does not list (zlib.gzip, crypto.pbkdf2), is finished too (6 connections, 6 lines)', async () => {
+    const server = await startServer('concurrent-final.js', ['--port', '0', '--quiet', APP], { env: { ...process.env, AFTER_FILE: file } });
+    for (let i = 0; i < 6; i++) expect(await get(server.port, `id=${i}&${i % 2 ? 'pbkdf2' : 'gzip'}`)).toBe(`ok ${i}\n`);
+    expect(await until(ids, (l) => l.length === 6, 'six lines', 30_000).catch(() => ids())).toEqual([...Array(6).keys()]);
+    expect(server.stderr()).toBe('');
+  }, 60_000);
+
   it('forkserve: a worker recycled by --max-requests 5, and one stopped by TERM, finish it first (12 requests, 12 lines)', async () => {
     const server = await startServer('forkserve.js', ['-w', '1', '--port', '0', '--max-requests', '5', APP], { env: { ...process.env, AFTER_FILE: file }, group: true });
     for (let i = 0; i < 12; i++) expect(await get(server.port, `id=${i}`)).toBe(`ok ${i}\n`);
