@@ -38,6 +38,8 @@ export const STALL_WAIT_MS = 500;
 let dropWhenStalled = false;
 /** Lines dropped on each descriptor since its reader stopped reading. */
 const dropped = new Map<number, number>();
+/** Descriptors whose last line was dropped after part of it went out: the next write ends it first. */
+const cutShort = new Set<number>();
 const pipeLike = new Map<number, boolean>();
 
 /** From now on, output to a pipe or socket nobody reads is dropped (counted), not waited for. */
@@ -58,7 +60,8 @@ export function takesWrite(fd: number): boolean {
   if (revents & (POLLOUT | POLLHUP | POLLERR)) { // (a write then says EPIPE, if that is it)
     if (lost !== undefined) {
       dropped.delete(fd);
-      writeFully(fd, Buffer.from(`forkserve ${process.pid}: ${plural(lost, 'line', 'lines')} of output dropped: nobody read this ${fd === 2 ? 'stderr' : fd === 1 ? 'stdout' : 'log'} for a while\n`));
+      const end = cutShort.delete(fd) ? '\n' : '';
+      writeFully(fd, Buffer.from(`${end}forkserve ${process.pid}: ${plural(lost, 'line', 'lines')} of output dropped: nobody read this ${fd === 2 ? 'stderr' : fd === 1 ? 'stdout' : 'log'} for a while\n`));
     }
     return true;
   }
@@ -81,10 +84,22 @@ export function hasReader(fd: number): boolean {
   return has;
 }
 
+/** A pipe takes a write of at most this many bytes whole once poll() says it has room (POSIX's PIPE_BUF). */
+const PIPE_BUF = 4096;
+
 function writeAllSync(fd: number, text: string): void {
-  if (!takesWrite(fd)) return;
-  const err = writeFully(fd, Buffer.from(text));
-  if (err && err.code !== 'EPIPE') throw err; // EPIPE: nobody is reading any more
+  const bytes = Buffer.from(text);
+  // In pieces a pipe takes without blocking (one, for most lines): a long line to a pipe nobody
+  // reads waits STALL_WAIT_MS once, not forever.
+  for (let start = 0; start < bytes.length; start += PIPE_BUF) {
+    if (!takesWrite(fd)) {
+      if (start > 0) cutShort.add(fd);
+      return;
+    }
+    const err = writeFully(fd, bytes, start, Math.min(bytes.length, start + PIPE_BUF));
+    if (err && err.code !== 'EPIPE') throw err; // EPIPE: nobody is reading any more
+    if (err) return;
+  }
 }
 
 /** Writes a line to stdout, synchronously. */
