@@ -446,7 +446,7 @@ export class Master {
 
   /**
    * A HUP or TTIN while forks are failing (said when they began to): it is taken, and waits for the
-   * next fork that succeeds; the workers there are keep serving meanwhile.
+   * next fork that succeeds; the workers it has keep serving meanwhile.
    */
   private sayForksFailing(what: string): void {
     warn(`${what}: not done yet, forks are failing (${this.spawnFailure}); ${plural(this.current().length, 'worker', 'workers')} serving, ${this.target} wanted; trying again every ${SPAWN_RETRY_MS / 1000} s`);
