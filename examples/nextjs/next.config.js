@@ -10,5 +10,6 @@ module.exports = {
   // rendered before its forks (concurrent-final --warm-up /isr) stays in the memory every child
   // inherits: each child serves that copy (x-nextjs-cache: STALE), regenerates the page into its own
   // memory and the disk, and exits, so the page never changes. See examples/README.md.
-  cacheMaxMemorySize: 0,
+  // (NEXT_CACHE_MAX_MEMORY_SIZE: the tests set Next's default, to see concurrent-final warn of it.)
+  cacheMaxMemorySize: Number(process.env.NEXT_CACHE_MAX_MEMORY_SIZE ?? 0),
 };

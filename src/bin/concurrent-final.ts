@@ -18,6 +18,7 @@ import { answerCanned } from '../server/tutorial';
 import { helloApp, serverHeader } from '../server/hello-app';
 import { HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, serveHttpConnection, warmUpHttpPath } from '../server/http-connection';
 import { drainConnections, gatewayHandler } from '../gateway';
+import { nextForkPerConnectionAdvice } from '../server/framework-advice';
 import { describeApp, loadAppSpec, reportAppError, warmUpGateway } from '../server/gateway-app';
 import { SOMAXCONN, prepareFork, setForkPolicy, type SocketAddress } from '../posix';
 import { errorResponse } from '../http/response';
@@ -85,6 +86,8 @@ runMain(async () => {
   const paths = warmUpPaths(values);
   if (paths.length > 0 && !app) throw new UsageError('--warm-up needs an app (module:export)');
   if (app) await warmUpGateway(app, http, paths);
+  const nextCache = app ? nextForkPerConnectionAdvice() : undefined;
+  if (nextCache) warn(nextCache);
   // Before the serving line: an app that cannot be forked (threads it started, an open SQLite database) is refused here.
   setForkPolicy({ log: warn, after: 'lazily, at the first request (each child is forked from this process)' });
   prepareFork();

@@ -11,6 +11,7 @@ import {
 } from '../cli';
 import { gatewayHandler } from '../gateway';
 import { Master } from '../prefork/master';
+import { socketIoAdvice } from '../server/framework-advice';
 import { describeApp, loadAppSpec, reportAppError, warmUpGateway } from '../server/gateway-app';
 import { serverHeader } from '../server/hello-app';
 import { HEADERS_TIMEOUT_MS } from '../server/http-connection';
@@ -194,14 +195,8 @@ else runMain(async () => {
   const preload = !values['no-preload'];
   let app = preload ? await loadAppSpec(spec, forced) : undefined;
   if (app) await warmUpGateway(app, { ...http, forwarded }, paths);
-  if (app && workers > 1 && Object.keys(require.cache).some((file) => /[\\/]engine\.io[\\/]build[\\/]server\.js$/.test(file))) {
-    warn(
-      `warning: socket.io (engine.io) with ${workers} workers: its long-polling transport, on by default, needs every request of a ` +
-        "session in one process (sticky sessions), which forkserve's workers do not give: polling clients get 400 'Session ID unknown'. " +
-        "Allow only WebSockets (new Server(httpServer, { transports: ['websocket'] }), and the same on the client), or run -w 1 " +
-        '(this is said whenever socket.io is loaded: forkserve cannot see its transports)',
-    );
-  }
+  const socketIo = app ? socketIoAdvice(workers) : undefined;
+  if (socketIo) warn(socketIo);
   const loadInWorker = preload
     ? undefined
     : async (): Promise<void> => {

@@ -362,6 +362,14 @@ describe.skipIf(!NEXT_RUNS_HERE)('Next.js 16 under forkserve and concurrent-fina
     it('ISR with --warm-up /isr (the parent renders the page before forking): /isr still regenerates', async () => {
       const server = await startConcurrentFinal(['--warm-up', '/isr']);
       await isrRegenerates(server);
+      expect(server.stderr()).toBe('');
+    }, 60_000);
+
+    it("with Next's default in-memory cache, --warm-up /isr is warned of at start-up with the fix", async () => {
+      const server = await startConcurrentFinal(['--warm-up', '/isr'], { ...ENV, NEXT_CACHE_MAX_MEMORY_SIZE: String(50 * 1024 * 1024) });
+      expect(server.stderr()).toMatch(
+        /^warning: Next\.js holds \d+ pages? or fetch(es)? in this process's memory after the warm-up: every child starts with that copy .* Set cacheMaxMemorySize: 0 in next\.config\.js/m,
+      );
     }, 60_000);
   });
 });
