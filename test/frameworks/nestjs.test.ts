@@ -10,14 +10,14 @@
 //     children are not signalled). The example's onApplicationShutdown hook writes "<pid> <signal>"
 //     to $SHUTDOWN_FILE: which processes ran it.
 // Servers are throw-away processes in process groups of their own, killed after each test.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/net';
-import { DIST, ROOT, killAll, sleep, until } from '../helpers/procs';
+import { SERVING, exitWithin, spawnGroup, startGroup, stopGroups, type GroupProc } from '../helpers/groups';
+import { DIST, ROOT, sleep, until } from '../helpers/procs';
 
 // Nest 12 needs Node >= 20 (its engines field) and ships as ES modules only: the examples, CommonJS,
 // require() it, which Node does from 20.19 and 22.12 on (process.features.require_module).
@@ -28,88 +28,18 @@ const ADAPTERS = ['express', 'fastify'] as const;
 type Adapter = (typeof ADAPTERS)[number];
 const KIND: Record<Adapter, string> = { express: 'Express', fastify: 'Fastify' };
 
-interface Proc {
-  pid: number;
-  port: number;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  kill(signal: NodeJS.Signals): void;
-}
-
-const groups = new Set<number>();
-
-function stopAll(): void {
-  for (const pgid of groups) {
-    try {
-      process.kill(-pgid, 'SIGKILL'); // the master or parent and its workers or children
-    } catch {
-      /* the group is empty */
-    }
-  }
-  groups.clear();
-  killAll();
-}
-
-/** Starts `node args...` in a process group of its own. */
-function spawnGroup(args: string[], env: NodeJS.ProcessEnv = process.env): { proc: ReturnType<typeof spawn>; handle: (port: number) => Proc } {
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  if (proc.pid !== undefined) groups.add(proc.pid);
-  let out = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  const handle = (port: number): Proc => ({
-    pid: proc.pid!,
-    port,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    kill: (signal) => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-    },
-  });
-  return { proc, handle };
-}
-
-/** Starts `node args...`; resolves once a line of stdout matches `ready` (group 1: the port). */
-function start(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = process.env, timeoutMs = 30_000): Promise<Proc> {
-  const { proc, handle } = spawnGroup(args, env);
-  const p = handle(0);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.stdout!.off('data', onData);
-      reject(new Error(`${args.join(' ')} did not say it serves in ${timeoutMs} ms; stdout=${p.stdout()} stderr=${p.stderr().slice(-3000)}`));
-    }, timeoutMs);
-    const onData = (): void => {
-      const m = ready.exec(p.stdout());
-      if (!m) return;
-      clearTimeout(timer);
-      proc.stdout!.off('data', onData);
-      resolve(handle(Number(m[1])));
-    };
-    proc.stdout!.on('data', onData);
-    p.exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`${args.join(' ')} exited (${code ?? signal}) before serving; stdout=${p.stdout()} stderr=${p.stderr().slice(-3000)}`));
-    });
-  });
-}
-
-const SERVING = /^Serving HTTP on port (\d+) \.\.\.$/m;
 const appSpec = (adapter: Adapter): string => `${path.join(EXAMPLES, `${adapter}.js`)}:app`;
 
-function startForkserve(adapter: Adapter, env?: NodeJS.ProcessEnv): Promise<Proc> {
-  return start([path.join(DIST, 'forkserve.js'), '-w', '2', '--port', '0', appSpec(adapter)], SERVING, env);
+function startForkserve(adapter: Adapter, env?: NodeJS.ProcessEnv): Promise<GroupProc> {
+  return startGroup([path.join(DIST, 'forkserve.js'), '-w', '2', '--port', '0', appSpec(adapter)], SERVING, env);
 }
 
-function startConcurrentFinal(adapter: Adapter, env?: NodeJS.ProcessEnv): Promise<Proc> {
-  return start([path.join(DIST, 'concurrent-final.js'), '--port', '0', appSpec(adapter)], SERVING, env);
+function startConcurrentFinal(adapter: Adapter, env?: NodeJS.ProcessEnv): Promise<GroupProc> {
+  return startGroup([path.join(DIST, 'concurrent-final.js'), '--port', '0', appSpec(adapter)], SERVING, env);
 }
 
 /** Nest's own server: `node examples/nestjs/<adapter>.js` on a free port (it prints nothing: polled until /hello answers). */
-async function startStandalone(adapter: Adapter): Promise<Proc> {
+async function startStandalone(adapter: Adapter): Promise<GroupProc> {
   const port = await freePort();
   const { handle } = spawnGroup([path.join(EXAMPLES, `${adapter}.js`)], { ...process.env, PORT: String(port) });
   const server = handle(port);
@@ -128,12 +58,8 @@ async function startStandalone(adapter: Adapter): Promise<Proc> {
 }
 
 /** Worker pids from forkserve's "Booting worker with pid N" lines. */
-const bootedPids = (server: Proc): number[] => [...server.stdout().matchAll(/^Booting worker with pid (\d+)$/gm)].map((m) => Number(m[1]));
-const booted = (server: Proc): number => bootedPids(server).length;
-
-async function exitWithin(server: Proc, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | 'still running'> {
-  return Promise.race([server.exited, sleep(ms).then(() => 'still running' as const)]);
-}
+const bootedPids = (server: GroupProc): number[] => [...server.stdout().matchAll(/^Booting worker with pid (\d+)$/gm)].map((m) => Number(m[1]));
+const booted = (server: GroupProc): number => bootedPids(server).length;
 
 interface Reply {
   status: number;
@@ -204,8 +130,7 @@ describe.skipIf(!NEST_RUNS_HERE)('NestJS 12 under forkserve and concurrent-final
       try {
         for (const r of REQUESTS) reference[adapter][r.name] = await send(nest.port, r.method, r.path, r.body);
       } finally {
-        process.kill(-nest.pid, 'SIGKILL');
-        groups.delete(nest.pid);
+        nest.killGroup();
       }
       const ref = reference[adapter];
       expect(ref['GET /hello'].body, show(ref['GET /hello'])).toBe('Hello world from NestJS!');
@@ -221,8 +146,8 @@ describe.skipIf(!NEST_RUNS_HERE)('NestJS 12 under forkserve and concurrent-final
     }
   }, 90_000);
 
-  afterEach(stopAll);
-  afterAll(stopAll);
+  afterEach(stopGroups);
+  afterAll(stopGroups);
 
   let dir = '';
   let shutdownFile = '';
@@ -237,7 +162,7 @@ describe.skipIf(!NEST_RUNS_HERE)('NestJS 12 under forkserve and concurrent-final
   /** The lines the example's onApplicationShutdown hook wrote ("<pid> <signal>"), sorted. */
   const hooksRun = (): string[] => (fs.existsSync(shutdownFile) ? fs.readFileSync(shutdownFile, 'utf8').split('\n').filter(Boolean).sort() : []);
 
-  async function sameAsNest(server: Proc, adapter: Adapter): Promise<void> {
+  async function sameAsNest(server: GroupProc, adapter: Adapter): Promise<void> {
     for (const r of REQUESTS) {
       const got = await send(server.port, r.method, r.path, r.body);
       const ref = reference[adapter][r.name];
@@ -250,7 +175,7 @@ describe.skipIf(!NEST_RUNS_HERE)('NestJS 12 under forkserve and concurrent-final
   }
 
   /** GET /slow (1 s), TERM 200 ms later: the request is answered, the server exits 0, and says nothing unexpected. */
-  async function slowRequestSurvivesTerm(server: Proc, expectedLines: RegExp[]): Promise<void> {
+  async function slowRequestSurvivesTerm(server: GroupProc, expectedLines: RegExp[]): Promise<void> {
     const slow = send(server.port, 'GET', '/slow', undefined, 20_000).catch((e: Error) => e);
     await sleep(200);
     server.kill('SIGTERM');

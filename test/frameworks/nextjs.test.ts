@@ -9,13 +9,13 @@
 // Next prints a line of its own ("✓ Running next.config.js took 40ms") while the app loads, which is
 // before forkserve's "Serving HTTP on port N ..." line: startServer() (which wants that line first)
 // cannot be used, so the servers are started here and the serving line is looked for on any line.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DIST, ROOT, killAll, run, sleep, until } from '../helpers/procs';
+import { SERVING, exitWithin, startGroup, stopGroups, type GroupProc } from '../helpers/groups';
+import { DIST, ROOT, run, sleep, until } from '../helpers/procs';
 
 // Next 16 needs Node >= 20.9 (its engines field); every Node forkserve supports has it.
 const [MAJOR, MINOR] = process.versions.node.split('.').map(Number);
@@ -27,88 +27,17 @@ const NEXT_BIN = path.join(ROOT, 'node_modules', 'next', 'dist', 'bin', 'next');
 // Next's telemetry would try the network at the build; there is none here.
 const ENV = { ...process.env, NEXT_TELEMETRY_DISABLED: '1' };
 
-interface Proc {
-  pid: number;
-  port: number;
-  /** When the serving line came (ms since the epoch). */
-  readyAt: number;
-  stdout(): string;
-  stderr(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  kill(signal: NodeJS.Signals): void;
+function startForkserve(extra: string[] = [], env: NodeJS.ProcessEnv = ENV): Promise<GroupProc> {
+  return startGroup([path.join(DIST, 'forkserve.js'), '-w', '2', '--port', '0', ...extra, APP], SERVING, env);
 }
 
-const groups = new Set<number>();
-
-function stopAll(): void {
-  for (const pgid of groups) {
-    try {
-      process.kill(-pgid, 'SIGKILL'); // the master or parent and its workers or children
-    } catch {
-      /* the group is empty */
-    }
-  }
-  groups.clear();
-  killAll(); // curl and the build, if one is still running
-}
-
-/** Starts `node args...` in a process group of its own; resolves once a line of stdout matches `ready` (group 1: the port). */
-function start(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = ENV, timeoutMs = 60_000): Promise<Proc> {
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  if (proc.pid !== undefined) groups.add(proc.pid);
-  let out = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      proc.stdout!.off('data', onData);
-      reject(new Error(`${args.join(' ')} did not say it serves in ${timeoutMs} ms; stdout=${out} stderr=${err.slice(-3000)}`));
-    }, timeoutMs);
-    const onData = (): void => {
-      const m = ready.exec(out);
-      if (!m) return;
-      clearTimeout(timer);
-      proc.stdout!.off('data', onData);
-      resolve({
-        pid: proc.pid!,
-        port: Number(m[1]),
-        readyAt: Date.now(),
-        stdout: () => out,
-        stderr: () => err,
-        exited,
-        kill: (signal) => {
-          if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-        },
-      });
-    };
-    proc.stdout!.on('data', onData);
-    exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`${args.join(' ')} exited (${code ?? signal}) before serving; stdout=${out} stderr=${err.slice(-3000)}`));
-    });
-  });
-}
-
-const SERVING = /^Serving HTTP on port (\d+) \.\.\.$/m;
-
-function startForkserve(extra: string[] = [], env: NodeJS.ProcessEnv = ENV): Promise<Proc> {
-  return start([path.join(DIST, 'forkserve.js'), '-w', '2', '--port', '0', ...extra, APP], SERVING, env);
-}
-
-function startConcurrentFinal(extra: string[] = [], env: NodeJS.ProcessEnv = ENV): Promise<Proc> {
-  return start([path.join(DIST, 'concurrent-final.js'), '--port', '0', ...extra, APP], SERVING, env);
+function startConcurrentFinal(extra: string[] = [], env: NodeJS.ProcessEnv = ENV): Promise<GroupProc> {
+  return startGroup([path.join(DIST, 'concurrent-final.js'), '--port', '0', ...extra, APP], SERVING, env);
 }
 
 /** Worker pids from forkserve's "Booting worker with pid N" lines. */
-function bootedPids(server: Proc): number[] {
+function bootedPids(server: GroupProc): number[] {
   return [...server.stdout().matchAll(/^Booting worker with pid (\d+)$/gm)].map((m) => Number(m[1]));
-}
-
-/** Waits for the exit, at most `ms`. */
-async function exitWithin(server: Proc, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | 'still running'> {
-  return Promise.race([server.exited, sleep(ms).then(() => 'still running' as const)]);
 }
 
 interface Reply {
@@ -175,7 +104,7 @@ describe.skipIf(!NEXT_RUNS_HERE)('Next.js 16 under forkserve and concurrent-fina
     expect(build.code, `next build failed (timed out: ${build.timedOut}):\n${build.stdout.slice(-4000)}\n${build.stderr.slice(-4000)}`).toBe(0);
     expect(build.stdout, build.stdout).toMatch(/○ \/isr\s+1s/); // prerendered, revalidated every second
 
-    const next = await start([NEXT_BIN, 'start', '-p', '0', APP_DIR], /^- Local:\s+http:\/\/localhost:(\d+)$/m);
+    const next = await startGroup([NEXT_BIN, 'start', '-p', '0', APP_DIR], /^- Local:\s+http:\/\/localhost:(\d+)$/m);
     try {
       for (const p of REFERENCE_PATHS) reference[p] = await get(next.port, p);
       reference.asset = await get(next.port, staticAsset(reference['/'].body));
@@ -183,13 +112,12 @@ describe.skipIf(!NEXT_RUNS_HERE)('Next.js 16 under forkserve and concurrent-fina
       expect(reference['/'].body).toContain('Hello world from Next.js!');
       expect(reference['/api/stream'].body).toBe(STREAM_BODY);
     } finally {
-      process.kill(-next.pid, 'SIGKILL'); // next start and whatever it started
-      groups.delete(next.pid);
+      next.killGroup(); // next start and whatever it started
     }
   }, 300_000);
 
-  afterEach(stopAll);
-  afterAll(stopAll);
+  afterEach(stopGroups);
+  afterAll(stopGroups);
 
   let dir = '';
   let afterFile = '';
@@ -210,7 +138,7 @@ describe.skipIf(!NEXT_RUNS_HERE)('Next.js 16 under forkserve and concurrent-fina
   const ids = (): number[] => lines().map((l) => l.id).sort((a, b) => a - b);
   const TEN = [...Array(10).keys()];
 
-  async function afterRequests(server: Proc, concurrently: boolean): Promise<void> {
+  async function afterRequests(server: GroupProc, concurrently: boolean): Promise<void> {
     const one = async (i: number): Promise<void> => {
       const r = await get(server.port, `/api/after?id=${i}`);
       expect(r.status, show(r)).toBe(200);
@@ -227,7 +155,7 @@ describe.skipIf(!NEXT_RUNS_HERE)('Next.js 16 under forkserve and concurrent-fina
    * generated them) have been served, one after the other: regenerations reach the clients, more than
    * once. At most 20 tries, 700 ms apart.
    */
-  async function isrRegenerates(server: Proc): Promise<void> {
+  async function isrRegenerates(server: GroupProc): Promise<void> {
     const seen: string[] = [];
     const fresh = new Set<number>();
     let previous = -1;
@@ -246,7 +174,7 @@ describe.skipIf(!NEXT_RUNS_HERE)('Next.js 16 under forkserve and concurrent-fina
     expect(fresh.size, `two regenerated pages (times since the serving line; server pid ${server.pid}):\n${seen.join('\n')}\nstderr: ${server.stderr().slice(-3000)}`).toBe(2);
   }
 
-  async function sameAsNextStart(server: Proc): Promise<void> {
+  async function sameAsNextStart(server: GroupProc): Promise<void> {
     for (const p of REFERENCE_PATHS) {
       const r = await get(server.port, p);
       expect({ status: r.status, type: r.headers['content-type'], body: r.body }, `${p}: ${show(r)}`).toEqual({
@@ -263,7 +191,7 @@ describe.skipIf(!NEXT_RUNS_HERE)('Next.js 16 under forkserve and concurrent-fina
     expect(asset.headers['cache-control']).toBe(reference.asset.headers['cache-control']);
   }
 
-  async function streams(server: Proc): Promise<void> {
+  async function streams(server: GroupProc): Promise<void> {
     // Five chunks 50 ms apart: all of them, and not held back until the end.
     const r = await get(server.port, '/api/stream');
     expect(r.status, show(r)).toBe(200);
