@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { unreadPipe } from '../helpers/fifo';
 import { freePort } from '../helpers/net';
 import { FIXTURES, ROOT, childStates, killAll, run, startServer, until, type Server } from '../helpers/procs';
 
@@ -306,19 +307,14 @@ describe('forkserve --access-log', () => {
 
 describe('a stdout nobody reads', () => {
   it('--access-log - into a full pipe: requests keep being answered, lines are dropped and counted, not waited for', async () => {
-    const fifo = path.join(dir, 'stdout.fifo');
-    const made = await run('mkfifo', [fifo]);
-    expect(made.code, made.stderr).toBe(0);
-    // The reader's end is open (so the server's open does not block) and never read: a 64 KB pipe
-    // that fills after some 600 lines.
-    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    const writer = fs.openSync(fifo, fs.constants.O_WRONLY);
+    // The reader's end is open and not read: a 64 KB pipe that fills after some 600 lines.
+    const pipe = await unreadPipe(path.join(dir, 'stdout.fifo'));
     const port = await freePort();
     const server = spawn(process.execPath, [path.join(ROOT, 'dist', 'forkserve.js'), '-w', '2', '--port', String(port), '--access-log', '-', PID_APP], {
-      stdio: ['ignore', writer, 'pipe'],
+      stdio: ['ignore', pipe.writer, 'pipe'],
       detached: true,
     });
-    fs.closeSync(writer);
+    fs.closeSync(pipe.writer);
     let stderr = '';
     server.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     try {
@@ -327,26 +323,11 @@ describe('a stdout nobody reads', () => {
       expect(ab.stdout, `${ab.stdout}${ab.stderr} | ${stderr}`).toMatch(/Complete requests:\s+3000\n/);
       expect(ab.stdout, ab.stdout).toMatch(/Failed requests:\s+0\n/);
       // The reader reads again: the next line written says how many were dropped.
-      const buf = Buffer.alloc(1 << 20);
-      let text = '';
-      const drain = (): void => {
-        for (;;) {
-          let n = 0;
-          try {
-            n = fs.readSync(reader, buf, 0, buf.length, null);
-          } catch {
-            return; // EAGAIN: empty
-          }
-          if (n <= 0) return;
-          text += buf.toString('latin1', 0, n);
-        }
-      };
-      drain();
+      pipe.drain();
       const lines = await until(
         async () => {
           await run('curl', ['-sS', '-m', '2', '-o', '/dev/null', `http://127.0.0.1:${port}/`], 5000);
-          drain();
-          return text;
+          return pipe.drain();
         },
         (t) => /lines of output dropped: nobody read this stdout for a while/.test(t),
         'the count of dropped lines',
@@ -362,7 +343,7 @@ describe('a stdout nobody reads', () => {
       } catch {
         /* gone */
       }
-      fs.closeSync(reader);
+      pipe.close();
     }
   }, 150_000);
 });

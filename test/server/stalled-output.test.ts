@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FIXTURES, run, until } from '../helpers/procs';
+import { unreadPipe } from '../helpers/fifo';
+import { FIXTURES, until } from '../helpers/procs';
 
 let dir = '';
 beforeEach(() => {
@@ -18,36 +19,19 @@ afterEach(() => {
 
 describe('a stderr nobody reads, and lines longer than a pipe takes at once', () => {
   it('20 warnings of 10 KB: written in pieces that each wait at most STALL_WAIT_MS, not forever; a line cut short is ended before the count', async () => {
-    const fifo = path.join(dir, 'stderr.fifo');
-    const made = await run('mkfifo', [fifo]);
-    expect(made.code, made.stderr).toBe(0);
-    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-    const writer = fs.openSync(fifo, fs.constants.O_WRONLY);
+    const pipe = await unreadPipe(path.join(dir, 'stderr.fifo'));
     const took = path.join(dir, 'took');
-    const proc = spawn(process.execPath, [path.join(FIXTURES, 'long-warnings.js'), took], { stdio: ['ignore', 'ignore', writer] });
-    fs.closeSync(writer);
+    const proc = spawn(process.execPath, [path.join(FIXTURES, 'long-warnings.js'), took], { stdio: ['ignore', 'ignore', pipe.writer] });
+    fs.closeSync(pipe.writer);
     const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
     try {
       // Before, the third or so line blocked in write() for good: a hang, caught here at 20 s.
       const ms = await until(() => (fs.existsSync(took) ? fs.readFileSync(took, 'utf8') : ''), (t) => t !== '', 'the 20 warnings to return', 20_000);
       expect(Number(ms)).toBeGreaterThanOrEqual(0);
       let text = '';
-      const buf = Buffer.alloc(1 << 16);
-      const drain = (): void => {
-        for (;;) {
-          let n = 0;
-          try {
-            n = fs.readSync(reader, buf, 0, buf.length, null);
-          } catch {
-            return; // EAGAIN
-          }
-          if (n <= 0) return;
-          text += buf.toString('latin1', 0, n);
-        }
-      };
       const end = Date.now() + 15_000;
       while (!/^after$/m.test(text) && Date.now() < end) {
-        drain();
+        text = pipe.drain();
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(await exited).toBe(0);
@@ -60,7 +44,7 @@ describe('a stderr nobody reads, and lines longer than a pipe takes at once', ()
       expect(other.length, other.map((l) => l.slice(0, 60)).join('\n')).toBeLessThanOrEqual(1);
     } finally {
       proc.kill('SIGKILL');
-      fs.closeSync(reader);
+      pipe.close();
     }
   }, 60_000);
 });
